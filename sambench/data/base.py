@@ -1,0 +1,51 @@
+"""The dataset protocol: a named, checksummed, lazily-read sequence of image samples."""
+
+from __future__ import annotations
+
+import hashlib
+from abc import ABC, abstractmethod
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from sambench.samples import ImageSample
+
+
+class Dataset(ABC):
+    """A dataset on disk in its native format.
+
+    Attributes:
+        name: The dataset's name (its card's name).
+        root: The dataset's folder (``<data-root>/<name>`` for built-in datasets).
+    """
+
+    name: str
+    root: Path
+
+    @abstractmethod
+    def samples(self) -> Iterator[ImageSample]:
+        """Every evaluated image, in a deterministic order, images decoded lazily."""
+
+    @abstractmethod
+    def annotation_files(self) -> list[Path]:
+        """The annotation files whose checksums identify this copy of the dataset."""
+
+    def describe(self) -> dict[str, Any]:
+        """Provenance for the run manifest: name, root and SHA-256 of each annotation file."""
+        return {
+            "name": self.name,
+            "root": str(self.root),
+            "annotation_sha256": {
+                str(path.relative_to(self.root)): sha256_file(path)
+                for path in self.annotation_files()
+            },
+        }
+
+
+def sha256_file(path: Path, chunk_size: int = 1 << 20) -> str:
+    """SHA-256 hex digest of a file, read in chunks."""
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        while chunk := handle.read(chunk_size):
+            digest.update(chunk)
+    return digest.hexdigest()

@@ -1,0 +1,17 @@
+"""Errors that the command line reports as one line and exit status 2."""
+
+
+class SambenchError(Exception):
+    """Bad usage or bad input: the message names the file, field or value at fault."""
+
+
+class ConfigError(SambenchError):
+    """A task or dataset configuration is malformed."""
+
+
+class DataError(SambenchError):
+    """A dataset file is missing or malformed."""
+
+
+class RecordsError(SambenchError):
+    """A run directory's records are unreadable or inconsistent."""

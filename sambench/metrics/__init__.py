@@ -1,0 +1,1 @@
+"""Metrics: evaluators with a reset / process / evaluate protocol, and confidence intervals."""

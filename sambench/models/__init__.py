@@ -1,0 +1,20 @@
+"""Model registry. Plugins add models through the ``sambench.models`` entry point group."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sambench.models.base import ImageEmbedding, ModelCapabilities, PromptableModel
+from sambench.registry import Registry
+
+MODELS: Registry[PromptableModel] = Registry(
+    "model", entry_point_group="sambench.models", builtin_modules=("sambench.models.classical",)
+)
+
+
+def build_model(name: str, **options: Any) -> PromptableModel:
+    """Instantiate the model registered as ``name`` with keyword ``options``."""
+    return MODELS.get(name)(**options)
+
+
+__all__ = ["MODELS", "ImageEmbedding", "ModelCapabilities", "PromptableModel", "build_model"]
