@@ -32,6 +32,11 @@ class StageTimer:
         finally:
             self._totals[name] = self._totals.get(name, 0.0) + time.perf_counter() - start
 
+    def merge(self, other: StageTimer) -> None:
+        """Add another timer's totals to this one's."""
+        for name, seconds in other.totals().items():
+            self._totals[name] = self._totals.get(name, 0.0) + seconds
+
     def totals(self) -> dict[str, float]:
         """Seconds per stage so far."""
         return dict(self._totals)

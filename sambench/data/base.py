@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import hashlib
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from sambench.provenance import sha256_file
 from sambench.samples import ImageSample
 
 
@@ -41,11 +41,3 @@ class Dataset(ABC):
             },
         }
 
-
-def sha256_file(path: Path, chunk_size: int = 1 << 20) -> str:
-    """SHA-256 hex digest of a file, read in chunks."""
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        while chunk := handle.read(chunk_size):
-            digest.update(chunk)
-    return digest.hexdigest()

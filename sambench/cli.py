@@ -1,0 +1,197 @@
+"""The ``sambench`` command line.
+
+Exit status 0 on success, 2 on bad usage or bad input with a one-line message
+naming the problem (missing data root, unknown model, malformed config: which
+field, which file).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from sambench import __version__
+from sambench.errors import SambenchError
+
+DEFAULT_TASK = "points"
+DEFAULT_MODEL = "classical"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``sambench`` console script."""
+    parser = _parser()
+    args = parser.parse_args(argv)
+    try:
+        result: int = args.handler(args)
+    except SambenchError as error:
+        print(f"sambench: error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("sambench: interrupted; finished samples are saved, rerun with --resume", file=sys.stderr)
+        return 130
+    return result
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="sambench",
+        description="Benchmark and zero-shot evaluation of promptable segmentation models.",
+    )
+    parser.add_argument("--version", action="version", version=f"sambench {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    run = commands.add_parser(
+        "run", help="run a task (no arguments: the embedded default, offline)",
+        description="Run a task over datasets with a model and write a run directory.",
+    )
+    run.add_argument("--task", default=None,
+                     help=f"task config name, YAML path or adapter name (default: {DEFAULT_TASK})")
+    run.add_argument("--dataset", action="append", default=None, metavar="D",
+                     help="dataset name; repeat for several (default: the task's datasets)")
+    run.add_argument("--model", default=None, help=f"model name (default: {DEFAULT_MODEL})")
+    run.add_argument("--checkpoint", type=Path, default=None, help="model checkpoint file")
+    run.add_argument("--data-root", type=Path, default=None,
+                     help="folder with one subfolder per dataset (default: $SAMBENCH_DATA_ROOT or ./data)")
+    run.add_argument("--out", type=Path, default=None,
+                     help="run directory (default: a fresh folder under runs/)")
+    run.add_argument("--limit", type=int, default=None, metavar="N",
+                     help="evaluate at most N images per dataset")
+    run.add_argument("--seed", type=int, default=None, help="run seed (default 0)")
+    run.add_argument("--resume", action="store_true",
+                     help="continue the run in --out, skipping finished samples")
+    run.add_argument("--shard", default=None, metavar="I/N",
+                     help="be worker I of N writing the same --out (0-based)")
+    run.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    run.set_defaults(handler=_cmd_run)
+
+    listing = commands.add_parser("list", help="list registered tasks, datasets or models")
+    listing.add_argument("kind", choices=("tasks", "datasets", "models"))
+    listing.set_defaults(handler=_cmd_list)
+
+    score = commands.add_parser("score", help="recompute a run's metrics from its records")
+    score.add_argument("run_dir", type=Path)
+    score.set_defaults(handler=_cmd_score)
+
+    report = commands.add_parser("report", help="print a report of one run or compare several")
+    report.add_argument("run_dirs", type=Path, nargs="+")
+    report.add_argument("--out", type=Path, default=None, help="write the Markdown here")
+    report.set_defaults(handler=_cmd_report)
+    return parser
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    from sambench.data import default_data_root
+    from sambench.runner import RunOptions, execute
+    from sambench.scoring import MANIFEST, read_json_object, task_config_of
+    from sambench.tasks import resolve_task_config
+
+    previous: dict[str, Any] = {}
+    if args.resume:
+        if args.out is None:
+            raise SambenchError("--resume needs --out RUN_DIR")
+        if (args.out / MANIFEST).exists():
+            previous = read_json_object(args.out / MANIFEST)
+    identity = previous.get("identity", {})
+    if args.task is not None:
+        task = resolve_task_config(args.task)
+    elif previous:
+        task = task_config_of(previous, args.out)
+    else:
+        task = resolve_task_config(DEFAULT_TASK)
+    model = args.model or identity.get("model") or DEFAULT_MODEL
+    model_options: dict[str, Any] = {}
+    if args.checkpoint is not None:
+        if not args.checkpoint.is_file():
+            raise SambenchError(f"checkpoint {args.checkpoint} does not exist")
+        model_options["checkpoint"] = args.checkpoint
+    elif "checkpoint" in identity.get("model_options", {}):
+        model_options["checkpoint"] = Path(identity["model_options"]["checkpoint"])
+    data_root = args.data_root or (
+        Path(previous["data_root"]) if "data_root" in previous else default_data_root()
+    )
+    shard_index, num_shards = _parse_shard(args.shard) if args.shard else (0, identity.get("shards", 1))
+    seed = args.seed if args.seed is not None else identity.get("seed", 0)
+    limit = args.limit if args.limit is not None else identity.get("limit")
+    datasets = tuple(args.dataset or identity.get("datasets", ()))
+    out = args.out or _fresh_run_dir(task.name, model)
+    options = RunOptions(
+        task=task, model=model, model_options=model_options, data_root=data_root, out_dir=out,
+        datasets=datasets, seed=seed, limit=limit, shard_index=shard_index,
+        num_shards=num_shards, progress=not args.no_progress,
+    )
+    metrics = execute(options, resume=args.resume)
+    from sambench.report import metrics_table
+
+    print(metrics_table(metrics))
+    print(f"\nrun directory: {out}")
+    return 0
+
+
+def _cmd_list(args: argparse.Namespace) -> int:
+    if args.kind == "models":
+        from sambench.models import MODELS as registry
+        for name in registry.names():
+            print(f"{name}\t{registry.origin(name)}")
+    elif args.kind == "datasets":
+        from sambench.data import DATASETS
+        for name in DATASETS.names():
+            print(f"{name}\t{DATASETS.origin(name)}")
+    else:
+        from sambench.tasks import TASKS, task_config_names
+        for name in task_config_names():
+            print(f"{name}\tconfig")
+        for name in TASKS.names():
+            print(f"{name}\tadapter ({TASKS.origin(name)})")
+    return 0
+
+
+def _cmd_score(args: argparse.Namespace) -> int:
+    from sambench.report import metrics_table
+    from sambench.scoring import score_run
+
+    print(metrics_table(score_run(args.run_dir)))
+    return 0
+
+
+def _cmd_report(args: argparse.Namespace) -> int:
+    from sambench.records import write_text_atomic
+    from sambench.report import render_comparison, render_run_report
+    from sambench.scoring import MANIFEST, load_metrics, read_json_object
+
+    runs = [(str(d), read_json_object(d / MANIFEST), load_metrics(d)) for d in args.run_dirs]
+    if len(runs) == 1:
+        text = render_run_report(runs[0][1], runs[0][2])
+    else:
+        text = render_comparison(runs)
+    if args.out is not None:
+        write_text_atomic(args.out, text)
+    print(text)
+    return 0
+
+
+def _parse_shard(text: str) -> tuple[int, int]:
+    try:
+        index, count = (int(part) for part in text.split("/"))
+    except ValueError:
+        raise SambenchError(f"--shard must look like I/N (e.g. 0/4), got {text!r}") from None
+    if count < 1 or not 0 <= index < count:
+        raise SambenchError(f"--shard {text}: need 0 <= I < N")
+    return index, count
+
+
+def _fresh_run_dir(task: str, model: str) -> Path:
+    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+    base = Path("runs") / f"{task}-{model}-{stamp}"
+    candidate, suffix = base, 1
+    while candidate.exists():
+        suffix += 1
+        candidate = base.with_name(f"{base.name}-{suffix}")
+    return candidate
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
