@@ -15,7 +15,10 @@ class CustomBuildHook(BuildHookInterface):  # type: ignore[type-arg]
 
     def initialize(self, version: str, build_data: dict[str, Any]) -> None:
         root = Path(self.root)
-        info = {"git_sha": _git(root, "rev-parse", "HEAD"), "git_dirty": bool(_git(root, "status", "--porcelain"))}
+        info = {
+            "git_sha": _git(root, "rev-parse", "HEAD"),
+            "git_dirty": bool(_git(root, "status", "--porcelain")),
+        }
         target = Path(self.directory) / "_build_info.json"
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_text(json.dumps(info))
@@ -24,7 +27,9 @@ class CustomBuildHook(BuildHookInterface):  # type: ignore[type-arg]
 
 def _git(root: Path, *args: str) -> str | None:
     try:
-        result = subprocess.run(["git", *args], cwd=root, capture_output=True, text=True, check=True)
+        result = subprocess.run(
+            ["git", *args], cwd=root, capture_output=True, text=True, check=True
+        )
     except (OSError, subprocess.CalledProcessError):
         return None
     return result.stdout.strip()

@@ -31,7 +31,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"sambench: error: {error}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print("sambench: interrupted; finished samples are saved, rerun with --resume", file=sys.stderr)
+        print(
+            "sambench: interrupted; finished samples are saved, rerun with --resume",
+            file=sys.stderr,
+        )
         return 130
     return result
 
@@ -45,26 +48,46 @@ def _parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
 
     run = commands.add_parser(
-        "run", help="run a task (no arguments: the embedded default, offline)",
+        "run",
+        help="run a task (no arguments: the embedded default, offline)",
         description="Run a task over datasets with a model and write a run directory.",
     )
-    run.add_argument("--task", default=None,
-                     help=f"task config name, YAML path or adapter name (default: {DEFAULT_TASK})")
-    run.add_argument("--dataset", action="append", default=None, metavar="D",
-                     help="dataset name; repeat for several (default: the task's datasets)")
+    run.add_argument(
+        "--task",
+        default=None,
+        help=f"task config name, YAML path or adapter name (default: {DEFAULT_TASK})",
+    )
+    run.add_argument(
+        "--dataset",
+        action="append",
+        default=None,
+        metavar="D",
+        help="dataset name; repeat for several (default: the task's datasets)",
+    )
     run.add_argument("--model", default=None, help=f"model name (default: {DEFAULT_MODEL})")
     run.add_argument("--checkpoint", type=Path, default=None, help="model checkpoint file")
-    run.add_argument("--data-root", type=Path, default=None,
-                     help="folder with one subfolder per dataset (default: $SAMBENCH_DATA_ROOT or ./data)")
-    run.add_argument("--out", type=Path, default=None,
-                     help="run directory (default: a fresh folder under runs/)")
-    run.add_argument("--limit", type=int, default=None, metavar="N",
-                     help="evaluate at most N images per dataset")
+    run.add_argument(
+        "--data-root",
+        type=Path,
+        default=None,
+        help="folder with one subfolder per dataset (default: $SAMBENCH_DATA_ROOT or ./data)",
+    )
+    run.add_argument(
+        "--out", type=Path, default=None, help="run directory (default: a fresh folder under runs/)"
+    )
+    run.add_argument(
+        "--limit", type=int, default=None, metavar="N", help="evaluate at most N images per dataset"
+    )
     run.add_argument("--seed", type=int, default=None, help="run seed (default 0)")
-    run.add_argument("--resume", action="store_true",
-                     help="continue the run in --out, skipping finished samples")
-    run.add_argument("--shard", default=None, metavar="I/N",
-                     help="be worker I of N writing the same --out (0-based)")
+    run.add_argument(
+        "--resume", action="store_true", help="continue the run in --out, skipping finished samples"
+    )
+    run.add_argument(
+        "--shard",
+        default=None,
+        metavar="I/N",
+        help="be worker I of N writing the same --out (0-based)",
+    )
     run.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     run.set_defaults(handler=_cmd_run)
 
@@ -113,15 +136,25 @@ def _cmd_run(args: argparse.Namespace) -> int:
     data_root = args.data_root or (
         Path(previous["data_root"]) if "data_root" in previous else default_data_root()
     )
-    shard_index, num_shards = _parse_shard(args.shard) if args.shard else (0, identity.get("shards", 1))
+    shard_index, num_shards = (
+        _parse_shard(args.shard) if args.shard else (0, identity.get("shards", 1))
+    )
     seed = args.seed if args.seed is not None else identity.get("seed", 0)
     limit = args.limit if args.limit is not None else identity.get("limit")
     datasets = tuple(args.dataset or identity.get("datasets", ()))
     out = args.out or _fresh_run_dir(task.name, model)
     options = RunOptions(
-        task=task, model=model, model_options=model_options, data_root=data_root, out_dir=out,
-        datasets=datasets, seed=seed, limit=limit, shard_index=shard_index,
-        num_shards=num_shards, progress=not args.no_progress,
+        task=task,
+        model=model,
+        model_options=model_options,
+        data_root=data_root,
+        out_dir=out,
+        datasets=datasets,
+        seed=seed,
+        limit=limit,
+        shard_index=shard_index,
+        num_shards=num_shards,
+        progress=not args.no_progress,
     )
     metrics = execute(options, resume=args.resume)
     from sambench.report import metrics_table
@@ -134,14 +167,17 @@ def _cmd_run(args: argparse.Namespace) -> int:
 def _cmd_list(args: argparse.Namespace) -> int:
     if args.kind == "models":
         from sambench.models import MODELS as registry
+
         for name in registry.names():
             print(f"{name}\t{registry.origin(name)}")
     elif args.kind == "datasets":
         from sambench.data import DATASETS
+
         for name in DATASETS.names():
             print(f"{name}\t{DATASETS.origin(name)}")
     else:
         from sambench.tasks import TASKS, task_config_names
+
         for name in task_config_names():
             print(f"{name}\tconfig")
         for name in TASKS.names():
@@ -163,10 +199,7 @@ def _cmd_report(args: argparse.Namespace) -> int:
     from sambench.scoring import MANIFEST, load_metrics, read_json_object
 
     runs = [(str(d), read_json_object(d / MANIFEST), load_metrics(d)) for d in args.run_dirs]
-    if len(runs) == 1:
-        text = render_run_report(runs[0][1], runs[0][2])
-    else:
-        text = render_comparison(runs)
+    text = render_run_report(runs[0][1], runs[0][2]) if len(runs) == 1 else render_comparison(runs)
     if args.out is not None:
         write_text_atomic(args.out, text)
     print(text)

@@ -39,12 +39,16 @@ def encode(mask: npt.NDArray[np.generic]) -> RLE:
     if mask.ndim != 2:
         raise ValueError(f"expected a 2-D mask, got shape {mask.shape}")
     raw = mask_utils.encode(np.asfortranarray(mask.astype(np.uint8, copy=False)))
-    return {"size": [int(raw["size"][0]), int(raw["size"][1])], "counts": raw["counts"].decode("ascii")}
+    return {
+        "size": [int(raw["size"][0]), int(raw["size"][1])],
+        "counts": raw["counts"].decode("ascii"),
+    }
 
 
 def decode(rle: RLE) -> BoolMask:
     """Decode an RLE to a boolean ``(height, width)`` array."""
-    return mask_utils.decode(_to_coco(rle)).astype(bool)
+    decoded: BoolMask = mask_utils.decode(_to_coco(rle)).astype(bool)
+    return decoded
 
 
 def area(rle: RLE) -> int:
@@ -73,7 +77,9 @@ def from_polygons(polygons: Sequence[Sequence[float]], height: int, width: int) 
 
 def from_uncompressed(counts: Sequence[int], height: int, width: int) -> RLE:
     """Convert a COCO uncompressed RLE (``counts`` as a list of run lengths)."""
-    compressed = mask_utils.frPyObjects({"size": [height, width], "counts": list(counts)}, height, width)
+    compressed = mask_utils.frPyObjects(
+        {"size": [height, width], "counts": list(counts)}, height, width
+    )
     return {"size": [height, width], "counts": compressed["counts"].decode("ascii")}
 
 

@@ -16,8 +16,18 @@ from typing import Any
 import sambench
 
 RECORDED_LIBRARIES = (
-    "numpy", "scipy", "scikit-image", "opencv-python-headless", "pycocotools", "pillow",
-    "torch", "torchvision", "segment-anything", "sam2", "transformers", "faster-coco-eval",
+    "numpy",
+    "scipy",
+    "scikit-image",
+    "opencv-python-headless",
+    "pycocotools",
+    "pillow",
+    "torch",
+    "torchvision",
+    "segment-anything",
+    "sam2",
+    "transformers",
+    "faster-coco-eval",
 )
 """Distributions whose versions every manifest records (``null`` when not installed)."""
 
@@ -41,11 +51,18 @@ def sambench_build() -> dict[str, Any]:
         return info
     try:
         sha = subprocess.run(
-            ["git", "rev-parse", "HEAD"], cwd=package_dir, capture_output=True, text=True, check=True
+            ["git", "rev-parse", "HEAD"],
+            cwd=package_dir,
+            capture_output=True,
+            text=True,
+            check=True,
         ).stdout.strip()
         dirty = subprocess.run(
             ["git", "status", "--porcelain", "--", str(package_dir)],
-            cwd=package_dir, capture_output=True, text=True, check=True,
+            cwd=package_dir,
+            capture_output=True,
+            text=True,
+            check=True,
         ).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
         return info

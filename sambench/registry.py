@@ -89,8 +89,7 @@ class Registry(Generic[T]):
     def _add(self, name: str, factory: Callable[..., T], origin: str) -> None:
         if name in self._entries and self._entries[name] is not factory:
             raise SambenchError(
-                f"{self.kind} {name!r} is registered twice "
-                f"({self._origins[name]} and {origin})"
+                f"{self.kind} {name!r} is registered twice ({self._origins[name]} and {origin})"
             )
         self._entries[name] = factory
         self._origins[name] = origin

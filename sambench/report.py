@@ -61,14 +61,23 @@ def render_run_report(manifest: dict[str, Any], metrics: Sequence[MetricValue]) 
     ]
     failures = [m for m in metrics if "failures" in m.extra and not m.extra.get("curve")]
     if failures:
-        lines += ["Failures (objects that never reached the NoC threshold, counted at the cap): "
-                  + ", ".join(f"{m.scope} {m.name}: {m.extra['failures']}" for m in failures), ""]
+        lines += [
+            "Failures (objects that never reached the NoC threshold, counted at the cap): "
+            + ", ".join(f"{m.scope} {m.name}: {m.extra['failures']}" for m in failures),
+            "",
+        ]
     lines += ["## Protocol knobs", "", "| knob | value |", "|---|---|"]
     lines += [f"| {k} | `{v}` |" for k, v in task.get("params", {}).items()]
     timings = manifest.get("timings", {})
     if timings:
-        lines += ["", "## Timing (seconds)", "", "| " + " | ".join(timings) + " |",
-                  "|" + "---|" * len(timings), "| " + " | ".join(f"{v:.2f}" for v in timings.values()) + " |"]
+        lines += [
+            "",
+            "## Timing (seconds)",
+            "",
+            "| " + " | ".join(timings) + " |",
+            "|" + "---|" * len(timings),
+            "| " + " | ".join(f"{v:.2f}" for v in timings.values()) + " |",
+        ]
     lines += [
         "",
         "## Provenance",
@@ -77,12 +86,10 @@ def render_run_report(manifest: dict[str, Any], metrics: Sequence[MetricValue]) 
         f"{', modified' if build.get('git_dirty') else ''})",
         f"- task config SHA-256 `{manifest.get('task_config_sha256')}`",
         f"- model: `{model}`",
-        f"- datasets: " + ", ".join(
-            f"{d['name']} ({', '.join(f'{k} sha256 {v[:12]}' for k, v in d.get('annotation_sha256', {}).items())})"
-            for d in manifest.get("datasets", [])
-        ),
+        "- datasets: " + ", ".join(_dataset_line(d) for d in manifest.get("datasets", [])),
         f"- seed {manifest.get('seed')}, limit {manifest.get('limit')}, "
-        f"samples {manifest.get('samples_done', '?')}/{manifest.get('samples')}, status {manifest.get('status')}",
+        f"samples {manifest.get('samples_done', '?')}/{manifest.get('samples')}, "
+        f"status {manifest.get('status')}",
         f"- started {manifest.get('started_at')}, finished {manifest.get('finished_at')}",
         "",
     ]
@@ -97,20 +104,36 @@ def render_comparison(runs: Sequence[tuple[str, dict[str, Any], Sequence[MetricV
     scopes.sort(key=lambda s: (s == "suite", "/" in s, s))
     lines = ["# Comparison", ""]
     for scope in scopes:
-        names = list(dict.fromkeys(
-            m.name for _, _, ms in runs for m in ms if m.scope == scope and not m.extra.get("curve")
-        ))
-        lines += [f"## {scope}", "", "| run | model | task config | " + " | ".join(names) + " |",
-                  "|---|---|---|" + "---|" * len(names)]
+        names = list(
+            dict.fromkeys(
+                m.name
+                for _, _, ms in runs
+                for m in ms
+                if m.scope == scope and not m.extra.get("curve")
+            )
+        )
+        lines += [
+            f"## {scope}",
+            "",
+            "| run | model | task config | " + " | ".join(names) + " |",
+            "|---|---|---|" + "---|" * len(names),
+        ]
         for label, manifest, metrics in runs:
             cells = {m.name: m for m in metrics if m.scope == scope}
             lines.append(
                 f"| {label} | {manifest.get('model', {}).get('name', '?')} | "
                 f"`{str(manifest.get('task_config_sha256', ''))[:12]}` | "
-                + " | ".join(_cell(cells.get(name)) for name in names) + " |"
+                + " | ".join(_cell(cells.get(name)) for name in names)
+                + " |"
             )
         lines.append("")
     return "\n".join(lines)
+
+
+def _dataset_line(described: dict[str, Any]) -> str:
+    checksums = described.get("annotation_sha256", {})
+    files = ", ".join(f"{path} sha256 {digest[:12]}" for path, digest in checksums.items())
+    return f"{described['name']} ({files})"
 
 
 def _cell(metric: MetricValue | None) -> str:

@@ -120,10 +120,18 @@ def execute(options: RunOptions, resume: bool = False) -> list[MetricValue]:
     started = time.perf_counter()
     manifest_path = options.out_dir / MANIFEST
     try:
-        with ShardWriter(shard_path(records_dir, options.shard_index, options.num_shards)) as writer:
-            bar = tqdm(total=len(mine), initial=len(mine) - len(todo), unit="img",
-                       desc=resolved.name, disable=None if options.progress else True,
-                       dynamic_ncols=True, file=sys.stderr)
+        with ShardWriter(
+            shard_path(records_dir, options.shard_index, options.num_shards)
+        ) as writer:
+            bar = tqdm(
+                total=len(mine),
+                initial=len(mine) - len(todo),
+                unit="img",
+                desc=resolved.name,
+                disable=None if options.progress else True,
+                dynamic_ncols=True,
+                file=sys.stderr,
+            )
             with bar:
                 for sample in todo:
                     row = _run_sample(task, model, sample, options.seed, timer)
@@ -165,7 +173,9 @@ def _shard_of(sample: ImageSample, num_shards: int) -> int:
 
 
 def _identity(
-    options: RunOptions, task: TaskConfig, dataset_names: tuple[str, ...],
+    options: RunOptions,
+    task: TaskConfig,
+    dataset_names: tuple[str, ...],
     described: list[dict[str, Any]],
 ) -> dict[str, Any]:
     """What must not change when a run is resumed or extended by another worker."""
@@ -187,7 +197,8 @@ def _prepare_run_dir(out_dir: Path, manifest: dict[str, Any], resume: bool) -> N
         previous = read_json_object(manifest_path)
         if not resume and previous.get("shards", 1) == 1:
             raise SambenchError(
-                f"{out_dir} already holds a run; pass --resume to continue it or choose another --out"
+                f"{out_dir} already holds a run; pass --resume to continue it "
+                "or choose another --out"
             )
         for key, value in manifest["identity"].items():
             if previous.get("identity", {}).get(key) != value:
@@ -202,8 +213,13 @@ def _prepare_run_dir(out_dir: Path, manifest: dict[str, Any], resume: bool) -> N
 
 
 def _record_session(
-    options: RunOptions, manifest_path: Path, manifest: dict[str, Any], timer: StageTimer,
-    started: float, processed: int, error: str | None,
+    options: RunOptions,
+    manifest_path: Path,
+    manifest: dict[str, Any],
+    timer: StageTimer,
+    started: float,
+    processed: int,
+    error: str | None,
 ) -> None:
     """Save this process's timing split and update the manifest's totals and status."""
     ended = utc_now()
@@ -229,7 +245,9 @@ def _record_session(
     manifest.update(
         timings={**totals, "wall": round(wall, 3)},
         finished_at=ended if error is None else None,
-        status="failed" if error else ("complete" if records_done >= manifest["samples"] else "partial"),
+        status="failed"
+        if error
+        else ("complete" if records_done >= manifest["samples"] else "partial"),
         error=error,
         samples_done=records_done,
     )

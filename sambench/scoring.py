@@ -36,8 +36,11 @@ def task_config_of(manifest: dict[str, Any], run_dir: Path) -> TaskConfig:
     try:
         raw = manifest["task"]
         return TaskConfig(
-            name=raw["name"], adapter=raw["adapter"], description=raw.get("description", ""),
-            datasets=tuple(raw.get("datasets", ())), params=raw.get("params", {}),
+            name=raw["name"],
+            adapter=raw["adapter"],
+            description=raw.get("description", ""),
+            datasets=tuple(raw.get("datasets", ())),
+            params=raw.get("params", {}),
             source=str(run_dir / MANIFEST),
         )
     except (KeyError, TypeError) as error:

@@ -40,4 +40,3 @@ class Dataset(ABC):
                 for path in self.annotation_files()
             },
         }
-

@@ -100,7 +100,10 @@ def bootstrap_ci(
     rng = np.random.default_rng(seed)
     indices = [rng.integers(0, a.size, size=(n_resamples, a.size)) for a in arrays]
     replicates = np.array(
-        [statistic([a[idx[r]] for a, idx in zip(arrays, indices, strict=True)]) for r in range(n_resamples)]
+        [
+            statistic([a[idx[r]] for a, idx in zip(arrays, indices, strict=True)])
+            for r in range(n_resamples)
+        ]
     )
     tail = (1.0 - confidence) / 2.0 * 100.0
     low, high = np.percentile(replicates, [tail, 100.0 - tail])
@@ -117,7 +120,9 @@ def mean_with_ci(values: npt.ArrayLike, name: str, scope: str, seed: int) -> Met
     array = np.asarray(values, dtype=np.float64)
     low, high = bootstrap_ci([array], lambda g: float(np.mean(g[0])), seed=seed)
     value = float(np.mean(array)) if array.size else float("nan")
-    return MetricValue(name=name, scope=scope, value=value, ci_low=low, ci_high=high, n=int(array.size))
+    return MetricValue(
+        name=name, scope=scope, value=value, ci_low=low, ci_high=high, n=int(array.size)
+    )
 
 
 def macro_mean_with_ci(
@@ -139,6 +144,11 @@ def macro_mean_with_ci(
     low, high = bootstrap_ci(arrays, macro, seed=seed)
     value = macro(arrays) if arrays and all(a.size for a in arrays) else float("nan")
     return MetricValue(
-        name=name, scope=scope, value=value, ci_low=low, ci_high=high,
-        n=int(sum(a.size for a in arrays)), extra={"groups": len(arrays)},
+        name=name,
+        scope=scope,
+        value=value,
+        ci_low=low,
+        ci_high=high,
+        n=int(sum(a.size for a in arrays)),
+        extra={"groups": len(arrays)},
     )

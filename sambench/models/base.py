@@ -98,4 +98,6 @@ class PromptableModel(ABC):
         if multimask_output and not self.capabilities.multimask:
             missing.append("multimask")
         if missing:
-            raise SambenchError(f"model {self.name!r} does not support {', '.join(missing)} prompts")
+            raise SambenchError(
+                f"model {self.name!r} does not support {', '.join(missing)} prompts"
+            )

@@ -37,7 +37,9 @@ def resolve_task_config(name_or_path: str) -> TaskConfig:
         return load_task_config(shipped)
     if name_or_path in TASKS.names():
         return TaskConfig(name=name_or_path, adapter=name_or_path)
-    known = ", ".join(task_config_names() + [n for n in TASKS.names() if n not in task_config_names()])
+    known = ", ".join(
+        task_config_names() + [n for n in TASKS.names() if n not in task_config_names()]
+    )
     raise SambenchError(f"unknown task {name_or_path!r} (known: {known})")
 
 

@@ -45,7 +45,7 @@ class BoxAsMask(PromptableModel):
         outputs = []
         for prompt in prompts:
             assert prompt.box is not None
-            x0, y0, x1, y1 = (int(round(v)) for v in prompt.box)
+            x0, y0, x1, y1 = (round(v) for v in prompt.box)
             mask = np.zeros((1, embedding.height, embedding.width), dtype=bool)
             mask[0, y0:y1, x0:x1] = True
             outputs.append(ModelOutput(masks=mask, iou_predictions=np.ones(1, np.float32)))
@@ -53,9 +53,12 @@ class BoxAsMask(PromptableModel):
 
 
 def example_coco(data_root: Path) -> CocoDataset:
-    """A COCO-format dataset at ``<data_root>/example-coco`` (images/, annotations.json)."""
+    """A COCO-format dataset at ``<data_root>/example-coco``.
+
+    Layout: ``images/`` and ``annotations/instances.json``.
+    """
     root = data_root / "example-coco"
-    return CocoDataset("example-coco", root, "images", "annotations.json")
+    return CocoDataset("example-coco", root, "images", "annotations/instances.json")
 
 
 class BoxPromptsTask(Task):
@@ -68,18 +71,32 @@ class BoxPromptsTask(Task):
     required_capabilities = frozenset({"boxes"})
 
     def run_sample(
-        self, model: PromptableModel, embedding: ImageEmbedding, sample: ImageSample,
-        seed: int, timer: StageTimer,
+        self,
+        model: PromptableModel,
+        embedding: ImageEmbedding,
+        sample: ImageSample,
+        seed: int,
+        timer: StageTimer,
     ) -> dict[str, Any]:
         objects = [o for o in sample.objects if not o.iscrowd]
-        prompts = [Prompt(box=(o.box[0], o.box[1], o.box[0] + o.box[2], o.box[1] + o.box[3]))
-                   for o in objects]
+        prompts = [
+            Prompt(box=(o.box[0], o.box[1], o.box[0] + o.box[2], o.box[1] + o.box[3]))
+            for o in objects
+        ]
         with timer.stage("prompt"):
             outputs = model.predict(embedding, prompts, multimask_output=False)
         with timer.stage("metric"):
-            ious = [masks.iou(masks.encode(out.masks[0]), o.mask) for o, out in zip(objects, outputs)]
-        return {"dataset": sample.dataset, "image_id": sample.image_id,
-                "objects": [{"object_id": o.object_id, "iou": i} for o, i in zip(objects, ious)]}
+            ious = [
+                masks.iou(masks.encode(out.masks[0]), o.mask)
+                for o, out in zip(objects, outputs, strict=True)
+            ]
+        return {
+            "dataset": sample.dataset,
+            "image_id": sample.image_id,
+            "objects": [
+                {"object_id": o.object_id, "iou": i} for o, i in zip(objects, ious, strict=True)
+            ],
+        }
 
     def evaluator(self, seed: int) -> Evaluator:
         return MeanIoUEvaluator(seed)
