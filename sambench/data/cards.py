@@ -1,0 +1,364 @@
+"""Dataset cards: one YAML file per built-in dataset in the shipped ``datasets/`` folder.
+
+A card says what a dataset is (title, source, license, citation, split, the SAM paper's
+counts), where its files are (``layout``, relative to ``<data-root>/<name>``), how its
+native annotations become per-object masks (``conversion``) and how to get it
+(``download``). Its ``format`` names a loader in :data:`FORMATS`.
+
+Importing this module registers one :data:`sambench.data.DATASETS` entry per card, so
+``open_dataset("coco", data_root)`` opens ``data_root / "coco"`` with the COCO loader.
+Opening never fails for a missing folder: the dataset's ``samples()`` raises a
+:class:`~sambench.errors.DataError` naming the missing path and the card's download text.
+
+Card fields (``*`` = required)::
+
+    name*          str   the registry name; must equal the file name without .yaml
+    title*         str   full name of the dataset
+    abbreviation*  str   short name used in tables (e.g. the SAM paper's)
+    format*        str   loader, a FORMATS name ("coco", "synthetic", ...)
+    source*        list  official URLs (may be empty for generated data)
+    license*       str   license / terms of use, annotations and images
+    citation*      str   BibTeX entry, or null when there is nothing to cite
+    split*         str   the split evaluated (e.g. "val2017")
+    layout*        map   role -> path relative to the dataset root; roles are
+                         format-specific (coco: images, annotations)
+    paper_counts*  map   {images: int, masks: int} the SAM paper used, or null
+    conversion*    str   how native annotations become per-object masks, what is skipped
+    download*      str   how to obtain the files (shown when they are missing)
+    options        map   format-specific loader options (default: none)
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+from types import MappingProxyType
+from typing import Any
+
+import yaml
+
+from sambench.data import DATASETS
+from sambench.data.base import Dataset
+from sambench.data.coco import CocoDataset
+from sambench.data.synthetic import generate_synthetic
+from sambench.errors import ConfigError
+from sambench.registry import Registry
+from sambench.resources import data_folder
+
+FORMATS: Registry[Dataset] = Registry("dataset format", entry_point_group=None)
+"""Loader per card ``format``: ``factory(card, data_root) -> Dataset``."""
+
+_NAME = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
+_TEXT_FIELDS = (
+    "name",
+    "title",
+    "abbreviation",
+    "format",
+    "license",
+    "split",
+    "conversion",
+    "download",
+)
+_REQUIRED = (*_TEXT_FIELDS, "source", "citation", "layout", "paper_counts")
+_OPTIONAL = ("options",)
+
+
+@dataclass(frozen=True)
+class PaperCounts:
+    """Images and masks the SAM paper evaluated on (Table 7)."""
+
+    images: int
+    masks: int
+
+
+@dataclass(frozen=True)
+class DatasetCard:
+    """A dataset card, as read by :func:`load_card`. See the module docstring for the fields.
+
+    Attributes:
+        path: The card file (for messages); ``None`` for a card built in code.
+    """
+
+    name: str
+    title: str
+    abbreviation: str
+    format: str
+    source: tuple[str, ...]
+    license: str
+    citation: str | None
+    split: str
+    layout: Mapping[str, str]
+    paper_counts: PaperCounts | None
+    conversion: str
+    download: str
+    options: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
+    path: Path | None = field(default=None, compare=False)
+
+    def dataset_root(self, data_root: Path) -> Path:
+        """The dataset's folder: ``data_root / name``."""
+        return Path(data_root) / self.name
+
+    def layout_path(self, role: str) -> str:
+        """The ``layout`` entry ``role`` (a path relative to the dataset root).
+
+        Raises:
+            ConfigError: The card has no such entry (the message names the card file).
+        """
+        try:
+            return self.layout[role]
+        except KeyError:
+            raise ConfigError(
+                f"{self._where()}: field 'layout.{role}' is required by format {self.format!r}"
+            ) from None
+
+    def open(self, data_root: Path) -> Dataset:
+        """The dataset under ``data_root``, opened with the loader of the card's format."""
+        return FORMATS.get(self.format)(self, Path(data_root))
+
+    def as_dict(self) -> dict[str, Any]:
+        """The card as plain JSON-safe data (for manifests and listings)."""
+        return {
+            "name": self.name,
+            "title": self.title,
+            "abbreviation": self.abbreviation,
+            "format": self.format,
+            "source": list(self.source),
+            "license": self.license,
+            "citation": self.citation,
+            "split": self.split,
+            "layout": dict(self.layout),
+            "paper_counts": None
+            if self.paper_counts is None
+            else {"images": self.paper_counts.images, "masks": self.paper_counts.masks},
+            "conversion": self.conversion,
+            "download": self.download,
+            "options": dict(self.options),
+        }
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # MappingProxyType fields do not pickle: rebuild from plain data
+        return (_card_from_dict, (self.as_dict(), self.path))
+
+    def _where(self) -> str:
+        return str(self.path) if self.path is not None else f"dataset card {self.name!r}"
+
+
+def _card_from_dict(data: dict[str, Any], path: Path | None) -> DatasetCard:
+    counts = data["paper_counts"]
+    return DatasetCard(
+        **{
+            **data,
+            "source": tuple(data["source"]),
+            "layout": MappingProxyType(dict(data["layout"])),
+            "paper_counts": None if counts is None else PaperCounts(**counts),
+            "options": MappingProxyType(dict(data["options"])),
+        },
+        path=path,
+    )
+
+
+def load_card(path: Path) -> DatasetCard:
+    """Read and validate one dataset card.
+
+    Raises:
+        ConfigError: The file is unreadable or not YAML, a required field is missing, a
+            field is unknown or has the wrong type; the message names the file and field.
+    """
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as error:
+        raise ConfigError(f"{path}: cannot read dataset card: {error}") from error
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as error:
+        raise ConfigError(f"{path}: invalid YAML: {error}") from error
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: a dataset card must be a YAML mapping of fields")
+    unknown = sorted(str(key) for key in data if key not in (*_REQUIRED, *_OPTIONAL))
+    if unknown:
+        known = ", ".join((*_REQUIRED, *_OPTIONAL))
+        raise ConfigError(f"{path}: unknown field(s) {', '.join(unknown)} (known: {known})")
+    for key in _REQUIRED:
+        if key not in data:
+            raise ConfigError(f"{path}: missing required field {key!r}")
+
+    def fail(key: str, expected: str) -> ConfigError:
+        return ConfigError(f"{path}: field {key!r} must be {expected}, got {data_at(key)!r}")
+
+    def data_at(key: str) -> object:
+        value: object = data
+        for part in key.split("."):
+            value = value.get(part) if isinstance(value, dict) else None
+        return value
+
+    text_values: dict[str, str] = {}
+    for key in _TEXT_FIELDS:
+        value = data[key]
+        if not isinstance(value, str) or not value.strip():
+            raise fail(key, "a non-empty string")
+        text_values[key] = value.strip()
+    name = text_values["name"]
+    if not _NAME.match(name):
+        raise fail("name", "lower-case letters, digits, '.', '_' or '-'")
+    if name != path.stem:
+        raise ConfigError(f"{path}: field 'name' is {name!r} but the file is named {path.name}")
+    if text_values["format"] not in FORMATS.names():
+        raise fail("format", f"one of {', '.join(FORMATS.names())}")
+
+    source = data["source"]
+    if not isinstance(source, list) or not all(
+        isinstance(url, str) and url.startswith(("https://", "http://")) for url in source
+    ):
+        raise fail("source", "a list of http(s) URLs")
+
+    citation = data["citation"]
+    if citation is not None and (
+        not isinstance(citation, str) or not citation.strip().startswith("@")
+    ):
+        raise fail("citation", "a BibTeX entry (starting with '@') or null")
+
+    layout = data["layout"]
+    if not isinstance(layout, dict) or not layout:
+        raise fail("layout", "a non-empty mapping of role: relative path")
+    for role, relative in layout.items():
+        if not isinstance(role, str) or not isinstance(relative, str) or not relative.strip():
+            raise fail(f"layout.{role}", "a relative path")
+        pure = PurePosixPath(relative)
+        if pure.is_absolute() or ".." in pure.parts or "\\" in relative:
+            raise fail(f"layout.{role}", "a relative path inside the dataset folder (no '..')")
+
+    counts = data["paper_counts"]
+    paper_counts: PaperCounts | None = None
+    if counts is not None:
+        if not isinstance(counts, dict) or sorted(counts) != ["images", "masks"]:
+            raise fail("paper_counts", "null or a mapping {images: int, masks: int}")
+        for key in ("images", "masks"):
+            value = counts[key]
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                raise fail(f"paper_counts.{key}", "a non-negative integer")
+        paper_counts = PaperCounts(images=counts["images"], masks=counts["masks"])
+
+    options = data.get("options") or {}
+    if not isinstance(options, dict) or not all(isinstance(key, str) for key in options):
+        raise fail("options", "a mapping of option names to values")
+
+    return DatasetCard(
+        name=name,
+        title=text_values["title"],
+        abbreviation=text_values["abbreviation"],
+        format=text_values["format"],
+        source=tuple(source),
+        license=text_values["license"],
+        citation=None if citation is None else citation.strip() + "\n",
+        split=text_values["split"],
+        layout=MappingProxyType({str(k): str(v).strip() for k, v in layout.items()}),
+        paper_counts=paper_counts,
+        conversion=text_values["conversion"],
+        download=text_values["download"],
+        options=MappingProxyType(dict(options)),
+        path=path,
+    )
+
+
+# -- formats ------------------------------------------------------------------------------------
+
+
+def _download_hint(card: DatasetCard) -> str:
+    return f"To get dataset {card.name!r}: {card.download}"
+
+
+def _reject_options(card: DatasetCard, allowed: tuple[str, ...]) -> None:
+    unknown = sorted(set(card.options) - set(allowed))
+    if unknown:
+        raise ConfigError(
+            f"{card._where()}: format {card.format!r} has no option(s) {', '.join(unknown)}"
+            f" (known: {', '.join(allowed) or 'none'})"
+        )
+
+
+@FORMATS.register("coco")
+def open_coco(card: DatasetCard, data_root: Path) -> Dataset:
+    """COCO instances JSON (``layout.annotations``) with an image folder (``layout.images``)."""
+    _reject_options(card, ())
+    return CocoDataset(
+        card.name,
+        card.dataset_root(data_root),
+        card.layout_path("images"),
+        card.layout_path("annotations"),
+        download_hint=_download_hint(card),
+    )
+
+
+@FORMATS.register("synthetic")
+def open_synthetic(card: DatasetCard, data_root: Path) -> Dataset:
+    """Generate the synthetic dataset if needed, then open it as COCO.
+
+    Options: ``num_images`` (default 12) and ``seed`` (default 0) of
+    :func:`~sambench.data.synthetic.generate_synthetic`.
+    """
+    _reject_options(card, ("num_images", "seed"))
+    params: dict[str, int] = {}
+    for key, default, minimum in (("num_images", 12, 1), ("seed", 0, 0)):
+        value = card.options.get(key, default)
+        if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+            raise ConfigError(
+                f"{card._where()}: field 'options.{key}' must be an integer >= {minimum}, "
+                f"got {value!r}"
+            )
+        params[key] = value
+    root = card.dataset_root(data_root)
+    generate_synthetic(root, num_images=params["num_images"], seed=params["seed"])
+    return CocoDataset(
+        card.name,
+        root,
+        card.layout_path("images"),
+        card.layout_path("annotations"),
+        download_hint=_download_hint(card),
+    )
+
+
+# -- registration -------------------------------------------------------------------------------
+
+
+class CardDatasetFactory:
+    """The :data:`~sambench.data.DATASETS` entry of a card: ``factory(data_root) -> Dataset``.
+
+    Attributes:
+        card: The card, for listings (``DATASETS.get("coco").card.title``).
+    """
+
+    def __init__(self, card: DatasetCard) -> None:
+        self.card = card
+
+    def __call__(self, data_root: Path) -> Dataset:
+        """Open the card's dataset under ``data_root`` (its folder is ``data_root / name``)."""
+        return self.card.open(data_root)
+
+    def __repr__(self) -> str:
+        return f"CardDatasetFactory({self.card.name!r})"
+
+
+def builtin_cards() -> list[DatasetCard]:
+    """Every card shipped in the ``datasets/`` data folder, sorted by file name."""
+    folder = data_folder("datasets")
+    return [load_card(path) for path in sorted(folder.glob("*.yaml"))]
+
+
+def _register_builtin_cards() -> None:
+    for card in builtin_cards():
+        DATASETS.add(card.name, CardDatasetFactory(card))
+
+
+_register_builtin_cards()
+
+__all__ = [
+    "FORMATS",
+    "CardDatasetFactory",
+    "DatasetCard",
+    "PaperCounts",
+    "builtin_cards",
+    "load_card",
+]

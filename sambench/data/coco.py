@@ -1,0 +1,391 @@
+"""Loader for datasets in the COCO instances format (``instances_*.json`` + an image folder).
+
+One :class:`~sambench.samples.ObjectAnnotation` per COCO annotation:
+
+- polygons (``[[x1, y1, x2, y2, ...], ...]``) are rasterised into one mask (the union);
+  polygons with fewer than 3 points are skipped;
+- compressed RLE (``counts`` a string, or bytes) is used as is;
+- uncompressed RLE (``counts`` a list of run lengths, the usual form of ``iscrowd=1``) is
+  compressed;
+- the box is the annotation's ``bbox`` (the mask's tight box when the key is absent), the
+  area is the **decoded mask's** pixel count (COCO's ``area`` field is the polygon area);
+- crowd annotations are kept and flagged ``iscrowd=True`` (they are not evaluation targets);
+- annotations whose mask is empty are dropped;
+- an annotation's ``attributes`` dict, if any, becomes ``ObjectAnnotation.attributes``.
+
+Images are yielded in image-id order (numeric ids compared as numbers), only those with at
+least one non-crowd object; objects in annotation-id order. Every mask conversion goes
+through :mod:`sambench.masks`.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PIL import Image as PILImage
+
+from sambench import masks
+from sambench.data.base import Dataset
+from sambench.errors import DataError
+from sambench.masks import RLE
+from sambench.samples import Image, ImageSample, ObjectAnnotation
+
+_REQUIRED_IMAGE_KEYS = ("id", "file_name", "height", "width")
+_REQUIRED_ANNOTATION_KEYS = ("id", "image_id", "category_id", "segmentation")
+
+_IdKey = tuple[int, int, str]
+
+
+def _id_key(value: int | str) -> _IdKey:
+    """Sort key putting numeric ids first, in numeric order, then string ids."""
+    if isinstance(value, int):
+        return (0, value, "")
+    return (1, 0, value)
+
+
+@dataclass(frozen=True)
+class _ImageEntry:
+    image_id: int | str
+    file_name: str
+    height: int
+    width: int
+
+
+@dataclass(frozen=True)
+class _Index:
+    images: tuple[_ImageEntry, ...]
+    annotations: Mapping[int | str, tuple[Mapping[str, Any], ...]]
+    categories: Mapping[int, str]
+
+
+class CocoDataset(Dataset):
+    """A dataset stored in the COCO instances format.
+
+    The annotation JSON is read once, on the first call to :meth:`samples` (constructing
+    the object touches no file). Images are decoded only when a sample's ``load_image``
+    is called.
+
+    Args:
+        name: Dataset name, used as :attr:`ImageSample.dataset`.
+        root: The dataset folder.
+        images_dir: Image folder, relative to ``root`` (e.g. ``"val2017"``).
+        annotation_file: Annotation JSON, relative to ``root``
+            (e.g. ``"annotations/instances_val2017.json"``).
+        download_hint: Text appended to the error raised when the dataset folder or the
+            annotation file is missing (e.g. a card's download instructions).
+    """
+
+    def __init__(
+        self,
+        name: str,
+        root: Path,
+        images_dir: str,
+        annotation_file: str,
+        *,
+        download_hint: str | None = None,
+    ) -> None:
+        self.name = name
+        self.root = Path(root)
+        self.images_dir = images_dir
+        self.annotation_file = annotation_file
+        self.download_hint = download_hint
+        self._index: _Index | None = None
+        self._lock = threading.Lock()
+
+    @property
+    def annotation_path(self) -> Path:
+        """Absolute path of the annotation JSON."""
+        return self.root / self.annotation_file
+
+    def annotation_files(self) -> list[Path]:
+        """The annotation JSON (its checksum identifies this copy of the dataset)."""
+        return [self.annotation_path]
+
+    def __repr__(self) -> str:
+        return f"CocoDataset(name={self.name!r}, root={str(self.root)!r})"
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = dict(self.__dict__)
+        del state["_lock"]  # picklable for worker processes; the index travels if loaded
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._lock = threading.Lock()
+
+    def samples(self) -> Iterator[ImageSample]:
+        """Images with at least one non-crowd object, in image-id order.
+
+        Raises:
+            DataError: The dataset folder or annotation file is missing or malformed, or an
+                annotation cannot be converted to a mask (raised while iterating).
+        """
+        index = self._load_index()
+        for entry in index.images:
+            objects = self._objects(entry, index)
+            if not any(not obj.iscrowd for obj in objects):
+                continue
+            yield ImageSample(
+                dataset=self.name,
+                image_id=str(entry.image_id),
+                file_name=(Path(self.images_dir) / entry.file_name).as_posix(),
+                height=entry.height,
+                width=entry.width,
+                objects=objects,
+                load_image=_ImageLoader(
+                    self.root / self.images_dir / entry.file_name, entry.height, entry.width
+                ),
+            )
+
+    # -- reading the JSON -------------------------------------------------------------------
+
+    def _missing(self, what: str, path: Path) -> DataError:
+        message = f"dataset {self.name!r}: {what} {path} not found"
+        if self.download_hint:
+            message += f". {self.download_hint.strip()}"
+        return DataError(message)
+
+    def _load_index(self) -> _Index:
+        with self._lock:
+            if self._index is None:
+                if not self.root.is_dir():
+                    raise self._missing("dataset folder", self.root)
+                path = self.annotation_path
+                if not path.is_file():
+                    raise self._missing("annotation file", path)
+                self._index = _read_index(path)
+            return self._index
+
+    # -- converting annotations -------------------------------------------------------------
+
+    def _objects(self, entry: _ImageEntry, index: _Index) -> tuple[ObjectAnnotation, ...]:
+        objects = []
+        for ann in index.annotations.get(entry.image_id, ()):
+            obj = _convert(ann, entry, index.categories, self.annotation_path)
+            if obj is not None:
+                objects.append(obj)
+        return tuple(objects)
+
+
+class _ImageLoader:
+    """Reads one image as RGB uint8 and checks its size against the annotation file."""
+
+    def __init__(self, path: Path, height: int, width: int) -> None:
+        self.path = path
+        self.height = height
+        self.width = width
+
+    def __call__(self) -> Image:
+        return load_rgb(self.path, self.height, self.width)
+
+
+def load_rgb(path: Path, height: int | None = None, width: int | None = None) -> Image:
+    """Read an image file as an RGB ``(height, width, 3)`` uint8 array.
+
+    Grayscale and palette images become 3 identical / looked-up channels, an alpha
+    channel is dropped. EXIF orientation is **not** applied (annotations refer to the
+    stored pixel grid).
+
+    Raises:
+        DataError: The file is missing or unreadable, or its size differs from the
+            expected ``height`` / ``width`` (when given).
+    """
+    if not path.is_file():
+        raise DataError(f"image file {path} not found")
+    try:
+        with PILImage.open(path) as image:
+            size = image.size
+            if height is not None and width is not None and size != (width, height):
+                raise DataError(
+                    f"image {path} is {size[0]}x{size[1]} (width x height) but the "
+                    f"annotations say {width}x{height}"
+                )
+            rgb = np.array(image.convert("RGB"), dtype=np.uint8)
+    except DataError:
+        raise
+    except (OSError, ValueError) as error:
+        raise DataError(f"cannot read image {path}: {error}") from error
+    return rgb
+
+
+def _read_index(path: Path) -> _Index:
+    try:
+        with path.open("rb") as handle:
+            data = json.load(handle)
+    except json.JSONDecodeError as error:
+        raise DataError(
+            f"{path}: invalid JSON at line {error.lineno} column {error.colno}: {error.msg}"
+        ) from error
+    except (OSError, UnicodeDecodeError) as error:
+        raise DataError(f"{path}: cannot read annotation file: {error}") from error
+    if not isinstance(data, dict):
+        raise DataError(f"{path}: expected a JSON object at the top level")
+    for key in ("images", "annotations"):
+        if key not in data:
+            raise DataError(f"{path}: missing required key {key!r}")
+        if not isinstance(data[key], list):
+            raise DataError(f"{path}: {key!r} must be a list")
+
+    categories: dict[int, str] = {}
+    for position, category in enumerate(data.get("categories") or []):
+        if not isinstance(category, dict) or "id" not in category or "name" not in category:
+            raise DataError(f"{path}: category #{position} needs 'id' and 'name'")
+        categories[category["id"]] = str(category["name"])
+
+    images: dict[int | str, _ImageEntry] = {}
+    for position, image in enumerate(data["images"]):
+        if not isinstance(image, dict):
+            raise DataError(f"{path}: image #{position} is not an object")
+        for key in _REQUIRED_IMAGE_KEYS:
+            if key not in image:
+                label = f"id {image['id']!r}" if "id" in image else f"#{position}"
+                raise DataError(f"{path}: image {label} is missing required key {key!r}")
+        image_id = _check_id(image["id"], path, f"image #{position}")
+        height, width = image["height"], image["width"]
+        if not (_is_int(height) and _is_int(width) and height > 0 and width > 0):
+            raise DataError(f"{path}: image {image_id!r} has invalid height/width")
+        if image_id in images:
+            raise DataError(f"{path}: duplicate image id {image_id!r}")
+        images[image_id] = _ImageEntry(image_id, str(image["file_name"]), height, width)
+
+    per_image: dict[int | str, list[Mapping[str, Any]]] = {}
+    seen: set[int | str] = set()
+    for position, ann in enumerate(data["annotations"]):
+        if not isinstance(ann, dict):
+            raise DataError(f"{path}: annotation #{position} is not an object")
+        for key in _REQUIRED_ANNOTATION_KEYS:
+            if key not in ann:
+                label = f"id {ann['id']!r}" if "id" in ann else f"#{position}"
+                raise DataError(f"{path}: annotation {label} is missing required key {key!r}")
+        ann_id = _check_id(ann["id"], path, f"annotation #{position}")
+        if ann_id in seen:
+            raise DataError(f"{path}: duplicate annotation id {ann_id!r}")
+        seen.add(ann_id)
+        image_id = ann["image_id"]
+        if not (_is_int(image_id) or isinstance(image_id, str)) or image_id not in images:
+            raise DataError(f"{path}: annotation {ann_id!r} refers to unknown image {image_id!r}")
+        if not _is_int(ann["category_id"]):
+            raise DataError(
+                f"{path}: annotation {ann_id!r} has an invalid category_id "
+                f"{ann['category_id']!r} (expected an int)"
+            )
+        if categories and ann["category_id"] not in categories:
+            raise DataError(
+                f"{path}: annotation {ann_id!r} has unknown category_id {ann['category_id']!r}"
+            )
+        per_image.setdefault(image_id, []).append(ann)
+
+    ordered = tuple(sorted(images.values(), key=lambda entry: _id_key(entry.image_id)))
+    annotations = {
+        image_id: tuple(sorted(anns, key=lambda ann: _id_key(ann["id"])))
+        for image_id, anns in per_image.items()
+    }
+    return _Index(images=ordered, annotations=annotations, categories=categories)
+
+
+def _is_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _check_id(value: object, path: Path, label: str) -> int | str:
+    if _is_int(value) or isinstance(value, str):
+        return value  # type: ignore[return-value]
+    raise DataError(f"{path}: {label} has an invalid id {value!r} (expected an int or string)")
+
+
+def _convert(
+    ann: Mapping[str, Any], image: _ImageEntry, categories: Mapping[int, str], path: Path
+) -> ObjectAnnotation | None:
+    """One annotation → :class:`ObjectAnnotation`, or ``None`` when its mask is empty."""
+    ann_id = ann["id"]
+    where = f"{path}: annotation {ann_id!r}"
+    rle = _segmentation_to_rle(ann["segmentation"], image.height, image.width, where)
+    if rle is None:
+        return None
+    area = masks.area(rle)
+    if area == 0:
+        return None
+    box = ann.get("bbox")
+    if box is None:
+        box = masks.bbox(rle)
+    if (
+        not isinstance(box, list)
+        or len(box) != 4
+        or not all(isinstance(v, int | float) and not isinstance(v, bool) for v in box)
+    ):
+        raise DataError(f"{where}: 'bbox' must be a list of 4 numbers, got {box!r}")
+    attributes = ann.get("attributes", {})
+    if attributes is None:
+        attributes = {}
+    if not isinstance(attributes, dict):
+        raise DataError(f"{where}: 'attributes' must be an object, got {attributes!r}")
+    category_id = ann["category_id"]
+    return ObjectAnnotation(
+        object_id=str(ann_id),
+        mask=rle,
+        box=(float(box[0]), float(box[1]), float(box[2]), float(box[3])),
+        area=area,
+        category=categories.get(category_id),
+        category_id=category_id,
+        iscrowd=bool(ann.get("iscrowd", 0)),
+        attributes=dict(attributes),
+    )
+
+
+def _segmentation_to_rle(segmentation: object, height: int, width: int, where: str) -> RLE | None:
+    """Convert a COCO ``segmentation`` (polygons or RLE) to a compressed RLE."""
+    if isinstance(segmentation, list):
+        return _polygons_to_rle(segmentation, height, width, where)
+    if isinstance(segmentation, dict):
+        if "size" not in segmentation or "counts" not in segmentation:
+            raise DataError(f"{where}: RLE segmentation needs 'size' and 'counts'")
+        size = segmentation["size"]
+        if not isinstance(size, list) or size != [height, width]:
+            raise DataError(
+                f"{where}: RLE size {size!r} differs from the image size [{height}, {width}]"
+            )
+        counts = segmentation["counts"]
+        if isinstance(counts, bytes):
+            counts = counts.decode("ascii")
+        if isinstance(counts, str):
+            return {"size": [height, width], "counts": counts}
+        if isinstance(counts, list):
+            if not all(_is_int(c) and c >= 0 for c in counts) or sum(counts) != height * width:
+                raise DataError(
+                    f"{where}: uncompressed RLE counts must be non-negative integers summing "
+                    f"to height*width = {height * width}"
+                )
+            return masks.from_uncompressed(counts, height, width)
+        raise DataError(f"{where}: RLE 'counts' must be a string or a list of integers")
+    raise DataError(f"{where}: 'segmentation' must be a list of polygons or an RLE object")
+
+
+def _polygons_to_rle(
+    segmentation: Sequence[object], height: int, width: int, where: str
+) -> RLE | None:
+    if segmentation and all(_is_number(v) for v in segmentation):
+        segmentation = [segmentation]  # a single flat polygon, as some exporters write
+    polygons: list[list[float]] = []
+    for polygon in segmentation:
+        if not isinstance(polygon, list) or not all(_is_number(v) for v in polygon):
+            raise DataError(f"{where}: a polygon must be a list of numbers [x1, y1, x2, y2, ...]")
+        if len(polygon) % 2:
+            raise DataError(f"{where}: a polygon has an odd number of coordinates")
+        if len(polygon) >= 6 and all(np.isfinite(polygon)):
+            polygons.append([float(v) for v in polygon])
+    if not polygons:
+        return None
+    return masks.from_polygons(polygons, height, width)
+
+
+def _is_number(value: object) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+__all__ = ["CocoDataset", "load_rgb"]
