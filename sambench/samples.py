@@ -60,6 +60,9 @@ class ImageSample:
         width: Image width in pixels.
         objects: Ground-truth objects, in the loader's deterministic order.
         load_image: Callable returning the RGB image.
+        metadata: Dataset-specific extras a task may need beyond object masks (for
+            example the path of a BSDS500 ground-truth ``.mat`` file with per-annotator
+            boundaries); values must be JSON-serialisable.
     """
 
     dataset: str
@@ -69,6 +72,7 @@ class ImageSample:
     width: int
     objects: tuple[ObjectAnnotation, ...]
     load_image: Callable[[], Image] = field(repr=False, compare=False)
+    metadata: Mapping[str, Any] = field(default_factory=dict)
 
     @property
     def key(self) -> tuple[str, str]:
