@@ -74,7 +74,7 @@ def load_task_config(path: Path) -> TaskConfig:
     except OSError as error:
         raise ConfigError(f"{path}: cannot read task config ({error.strerror})") from error
     except yaml.YAMLError as error:
-        raise ConfigError(f"{path}: not valid YAML ({error})") from error
+        raise ConfigError(f"{path}: not valid YAML ({_yaml_problem(error)})") from error
     if not isinstance(raw, dict):
         raise ConfigError(f"{path}: a task config must be a mapping")
     known = {"name", "adapter", "description", "datasets", "params"}
@@ -137,3 +137,11 @@ class Task(ABC):
     @abstractmethod
     def evaluator(self, seed: int) -> Evaluator:
         """A fresh evaluator for this task's records (``seed`` seeds its bootstrap)."""
+
+
+def _yaml_problem(error: yaml.YAMLError) -> str:
+    """A one-line description of a YAML syntax error with its position."""
+    if isinstance(error, yaml.MarkedYAMLError) and error.problem_mark is not None:
+        mark = error.problem_mark
+        return f"{error.problem} at line {mark.line + 1}, column {mark.column + 1}"
+    return " ".join(str(error).split())
