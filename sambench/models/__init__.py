@@ -8,7 +8,11 @@ from sambench.models.base import ImageEmbedding, ModelCapabilities, PromptableMo
 from sambench.registry import Registry
 
 MODELS: Registry[PromptableModel] = Registry(
-    "model", entry_point_group="sambench.models", builtin_modules=("sambench.models.classical",)
+    "model",
+    entry_point_group="sambench.models",
+    # The SAM-family adapters import torch only when a model is built, so listing works
+    # on an install without the [sam], [sam2] or [hf] extras.
+    builtin_modules=("sambench.models.classical", "sambench.models.sam"),
 )
 
 

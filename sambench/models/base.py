@@ -8,9 +8,11 @@ a third-party plugin) is evaluated by the same code.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
+
+import numpy.typing as npt
 
 from sambench.errors import SambenchError
 from sambench.outputs import ModelOutput
@@ -90,6 +92,41 @@ class PromptableModel(ABC):
     def describe(self) -> dict[str, Any]:
         """Provenance for the run manifest: checkpoint path and SHA-256, device, dtype, knobs."""
         return {"name": self.name, "capabilities": self.capabilities.to_json()}
+
+    # ------------------------------------------------------------ embedding cache
+    #
+    # Optional hooks for :mod:`sambench.embedding_cache`. A model that overrides all three
+    # has its embeddings stored on disk and reused by every later run and task on the same
+    # image; one that keeps the defaults is simply never cached.
+
+    def cache_identity(self) -> str | None:
+        """What an embedding of this model depends on besides the image, or ``None``.
+
+        Two model instances with the same identity must produce the same embedding for the
+        same image: include the weights hash (not the path), the preprocessing version and
+        anything else that changes the encoder's output (input size, precision). ``None``
+        (the default) means the model's embeddings are not cacheable.
+        """
+        return None
+
+    def embedding_tensors(self, embedding: ImageEmbedding) -> dict[str, npt.NDArray[Any]]:
+        """The arrays :meth:`embedding_from_tensors` needs to rebuild ``embedding``.
+
+        Names must be valid safetensors keys; floating arrays may be stored in float16 when
+        the cache is asked to, so a model must accept them back in either precision.
+        """
+        raise NotImplementedError(f"model {self.name!r} does not support the embedding cache")
+
+    def embedding_from_tensors(
+        self, tensors: Mapping[str, npt.NDArray[Any]], height: int, width: int
+    ) -> ImageEmbedding:
+        """Rebuild an embedding of a ``height`` × ``width`` image from stored arrays.
+
+        Raises:
+            ValueError: the arrays do not fit this model (missing names, wrong shapes); the
+                cache then discards the entry and recomputes it.
+        """
+        raise NotImplementedError(f"model {self.name!r} does not support the embedding cache")
 
     def check_prompts(self, prompts: Sequence[Prompt], multimask_output: bool) -> None:
         """Raise a :class:`SambenchError` if the prompts use a capability the model lacks."""
