@@ -89,6 +89,42 @@ def _parser() -> argparse.ArgumentParser:
         help="be worker I of N writing the same --out (0-based)",
     )
     run.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    torch_models = run.add_argument_group("SAM-family models (torch)")
+    torch_models.add_argument(
+        "--model-config",
+        default=None,
+        metavar="CFG",
+        help="model config, e.g. configs/sam2.1/sam2.1_hiera_l.yaml for --model sam2",
+    )
+    torch_models.add_argument(
+        "--device", default=None, help="auto (default), cuda, cuda:N, mps or cpu"
+    )
+    torch_models.add_argument(
+        "--dtype",
+        default=None,
+        choices=("float32", "bfloat16"),
+        help="precision: float32 (default) or bfloat16 autocast",
+    )
+    torch_models.add_argument(
+        "--bf16", dest="dtype", action="store_const", const="bfloat16", help="--dtype bfloat16"
+    )
+    torch_models.add_argument(
+        "--cache-dir",
+        type=Path,
+        default=None,
+        help="embedding cache folder, shared by runs and tasks "
+        "(default: $SAMBENCH_CACHE_DIR or ~/.cache/sambench/embeddings)",
+    )
+    torch_models.add_argument(
+        "--cache-max-gb",
+        type=float,
+        default=None,
+        metavar="GB",
+        help="embedding cache size limit, least recently used evicted (default 20; 0: no cache)",
+    )
+    torch_models.add_argument(
+        "--cache-fp16", action="store_true", help="store cached embeddings in float16"
+    )
     run.set_defaults(handler=_cmd_run)
 
     listing = commands.add_parser("list", help="list registered tasks, datasets or models")
@@ -102,7 +138,21 @@ def _parser() -> argparse.ArgumentParser:
     report = commands.add_parser("report", help="print a report of one run or compare several")
     report.add_argument("run_dirs", type=Path, nargs="+")
     report.add_argument("--out", type=Path, default=None, help="write the Markdown here")
+    report.add_argument(
+        "--delta-plot",
+        type=Path,
+        default=None,
+        metavar="PNG",
+        help="with two runs: per-dataset differences (second − first) as a bar chart",
+    )
+    report.add_argument(
+        "--delta-metric", default="mIoU@1", help="figure compared by --delta-plot (default mIoU@1)"
+    )
     report.set_defaults(handler=_cmd_report)
+
+    from sambench.data.commands import add_datasets_command
+
+    add_datasets_command(commands)
     return parser
 
 
@@ -128,11 +178,18 @@ def _cmd_run(args: argparse.Namespace) -> int:
     model = args.model or identity.get("model") or DEFAULT_MODEL
     model_options: dict[str, Any] = {}
     if args.checkpoint is not None:
-        if not args.checkpoint.is_file():
+        if not args.checkpoint.exists():  # a file, or a folder for Hugging Face models
             raise SambenchError(f"checkpoint {args.checkpoint} does not exist")
         model_options["checkpoint"] = args.checkpoint
     elif "checkpoint" in identity.get("model_options", {}):
         model_options["checkpoint"] = Path(identity["model_options"]["checkpoint"])
+    for option in ("model_config", "device", "dtype"):
+        given = getattr(args, option)
+        if given is not None:
+            model_options[option] = given
+        elif option in identity.get("model_options", {}):
+            model_options[option] = identity["model_options"][option]
+    cache_dir, cache_max_bytes, cache_fp16 = _cache_options(args, previous)
     data_root = args.data_root or (
         Path(previous["data_root"]) if "data_root" in previous else default_data_root()
     )
@@ -155,6 +212,9 @@ def _cmd_run(args: argparse.Namespace) -> int:
         shard_index=shard_index,
         num_shards=num_shards,
         progress=not args.no_progress,
+        cache_dir=cache_dir,
+        cache_max_bytes=cache_max_bytes,
+        cache_fp16=cache_fp16,
     )
     metrics = execute(options, resume=args.resume)
     from sambench.report import metrics_table
@@ -195,15 +255,52 @@ def _cmd_score(args: argparse.Namespace) -> int:
 
 def _cmd_report(args: argparse.Namespace) -> int:
     from sambench.records import write_text_atomic
-    from sambench.report import render_comparison, render_run_report
-    from sambench.scoring import MANIFEST, load_metrics, read_json_object
+    from sambench.report import render_comparison
+    from sambench.scoring import MANIFEST, REPORT, load_metrics, read_json_object
 
-    runs = [(str(d), read_json_object(d / MANIFEST), load_metrics(d)) for d in args.run_dirs]
-    text = render_run_report(runs[0][1], runs[0][2]) if len(runs) == 1 else render_comparison(runs)
+    if len(args.run_dirs) == 1:
+        report = args.run_dirs[0] / REPORT
+        if not report.is_file():
+            raise SambenchError(f"{report}: no report; run `sambench score {args.run_dirs[0]}`")
+        text = report.read_text()
+    else:
+        runs = [(str(d), read_json_object(d / MANIFEST), load_metrics(d)) for d in args.run_dirs]
+        text = render_comparison(runs)
+        if args.delta_plot is not None:
+            from sambench.plots import plot_deltas
+
+            if len(runs) != 2:
+                raise SambenchError("--delta-plot compares exactly two runs")
+            try:
+                plot_deltas(
+                    runs[0][2],
+                    runs[1][2],
+                    args.delta_metric,
+                    args.delta_plot,
+                    labels=(runs[0][0], runs[1][0]),
+                )
+            except ValueError as error:
+                raise SambenchError(str(error)) from error
     if args.out is not None:
         write_text_atomic(args.out, text)
     print(text)
     return 0
+
+
+def _cache_options(
+    args: argparse.Namespace, previous: dict[str, Any]
+) -> tuple[Path | None, int | None, bool]:
+    """Embedding cache folder (``None``: off), size limit in bytes and fp16 storage."""
+    from sambench.embedding_cache import DEFAULT_MAX_GB, default_cache_dir
+
+    before = previous.get("embedding_cache") or {}
+    max_gb = DEFAULT_MAX_GB if args.cache_max_gb is None else args.cache_max_gb
+    if max_gb < 0:
+        raise SambenchError(f"--cache-max-gb must be 0 (no cache) or positive, got {max_gb}")
+    fp16 = bool(args.cache_fp16 or before.get("fp16", False))
+    if max_gb == 0:
+        return None, None, fp16
+    return args.cache_dir or default_cache_dir(), int(max_gb * 1e9), fp16
 
 
 def _parse_shard(text: str) -> tuple[int, int]:

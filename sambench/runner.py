@@ -20,6 +20,7 @@ from typing import Any
 from tqdm import tqdm
 
 from sambench.data import open_dataset
+from sambench.embedding_cache import EmbeddingCache, open_cache
 from sambench.errors import SambenchError
 from sambench.metrics.base import MetricValue
 from sambench.models import PromptableModel, build_model
@@ -50,6 +51,13 @@ class RunOptions:
         shard_index: This worker's shard, ``0 <= shard_index < num_shards``.
         num_shards: Number of workers sharing the run directory.
         progress: Show a progress bar with ETA on standard error.
+        cache_dir: Embedding cache folder shared by runs and tasks (see
+            :mod:`sambench.embedding_cache`), or ``None`` for no cache. Only models with a
+            :meth:`~sambench.models.base.PromptableModel.cache_identity` use it.
+        cache_max_bytes: Size limit of the cache folder (least recently used entries are
+            evicted); ``None`` for unlimited.
+        cache_fp16: Store cached embeddings in float16 (half the disk; a rounding of the
+            embedding, used for hits and misses alike).
     """
 
     task: TaskConfig
@@ -63,6 +71,9 @@ class RunOptions:
     shard_index: int = 0
     num_shards: int = 1
     progress: bool = True
+    cache_dir: Path | None = None
+    cache_max_bytes: int | None = None
+    cache_fp16: bool = False
 
 
 def execute(options: RunOptions, resume: bool = False) -> list[MetricValue]:
@@ -83,6 +94,7 @@ def execute(options: RunOptions, resume: bool = False) -> list[MetricValue]:
     if not dataset_names:
         raise SambenchError(f"task {resolved.name!r} names no default datasets: pass --dataset")
     model = _build_model(options.model, options.model_options)
+    cache = open_cache(options.cache_dir, model, options.cache_max_bytes, options.cache_fp16)
     missing = sorted(c for c in task.required_capabilities if not model.capabilities.to_json()[c])
     if missing:
         raise SambenchError(
@@ -103,6 +115,7 @@ def execute(options: RunOptions, resume: bool = False) -> list[MetricValue]:
         "datasets": described,
         "data_root": str(options.data_root),
         "model": model.describe(),
+        "embedding_cache": cache.describe() if cache is not None else None,
         "seed": options.seed,
         "limit": options.limit,
         "shards": options.num_shards,
@@ -134,7 +147,7 @@ def execute(options: RunOptions, resume: bool = False) -> list[MetricValue]:
             )
             with bar:
                 for sample in todo:
-                    row = _run_sample(task, model, sample, options.seed, timer)
+                    row = _run_sample(task, model, sample, options.seed, timer, cache)
                     with timer.stage("io"):
                         writer.append(row)
                     bar.update(1)
@@ -146,15 +159,26 @@ def execute(options: RunOptions, resume: bool = False) -> list[MetricValue]:
 
 
 def _run_sample(
-    task: Any, model: PromptableModel, sample: ImageSample, seed: int, timer: StageTimer
+    task: Any,
+    model: PromptableModel,
+    sample: ImageSample,
+    seed: int,
+    timer: StageTimer,
+    cache: EmbeddingCache | None = None,
 ) -> dict[str, Any]:
     sample_timer = StageTimer()
     with sample_timer.stage("io"):
         image = sample.load_image()
+    cached: str | None = None
     with sample_timer.stage("embed"):
-        embedding = model.embed(image)
+        if cache is None:
+            embedding = model.embed(image)
+        else:
+            embedding, cached = cache.embed(model, image)
     row: dict[str, Any] = task.run_sample(model, embedding, sample, seed, sample_timer)
     row["timing"] = {k: round(v, 6) for k, v in sample_timer.totals().items()}
+    if cached is not None:  # hit / miss / recomputed; under timing, outside result comparisons
+        row["timing"]["embed_cache"] = cached
     timer.merge(sample_timer)
     return row
 
