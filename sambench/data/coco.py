@@ -16,27 +16,33 @@ One :class:`~sambench.samples.ObjectAnnotation` per COCO annotation:
 Images are yielded in image-id order (numeric ids compared as numbers), only those with at
 least one non-crowd object; objects in annotation-id order. Every mask conversion goes
 through :mod:`sambench.masks`.
+
+For subsampling, an image's mask count is the number of its non-crowd annotations in the
+JSON (no mask decoded). :class:`MultiCocoDataset` joins several COCO files (e.g. the
+train/val/test files of one dataset) under namespaced ids ``<part>/<id>``. The LVIS loader
+(:mod:`sambench.data.lvis`) reuses this one with its own :class:`CocoDialect`.
 """
 
 from __future__ import annotations
 
 import json
-import threading
-from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass
-from pathlib import Path
+import os
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 import numpy as np
 from PIL import Image as PILImage
 
 from sambench import masks
-from sambench.data.base import Dataset
+from sambench.data.base import IndexedDataset, IndexEntry, VerifyReport
+from sambench.data.checksums import MissingFileError
+from sambench.data.subsample import SubsampleRule
 from sambench.errors import DataError
 from sambench.masks import RLE
 from sambench.samples import Image, ImageSample, ObjectAnnotation
 
-_REQUIRED_IMAGE_KEYS = ("id", "file_name", "height", "width")
 _REQUIRED_ANNOTATION_KEYS = ("id", "image_id", "category_id", "segmentation")
 
 _IdKey = tuple[int, int, str]
@@ -55,6 +61,7 @@ class _ImageEntry:
     file_name: str
     height: int
     width: int
+    metadata: Mapping[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -62,9 +69,38 @@ class _Index:
     images: tuple[_ImageEntry, ...]
     annotations: Mapping[int | str, tuple[Mapping[str, Any], ...]]
     categories: Mapping[int, str]
+    by_id: Mapping[str, _ImageEntry] = field(default_factory=dict)
+    category_attributes: Mapping[int, Mapping[str, Any]] = field(default_factory=dict)
 
 
-class CocoDataset(Dataset):
+def _plain_file_name(image: Mapping[str, Any], path: Path, label: str) -> str:
+    if "file_name" not in image:
+        raise DataError(f"{path}: image {label} is missing required key 'file_name'")
+    return str(image["file_name"])
+
+
+@dataclass(frozen=True)
+class CocoDialect:
+    """How a COCO-like JSON differs from COCO instances (the LVIS loader's hook).
+
+    Attributes:
+        image_file: ``(image dict, json path, label) -> file name`` relative to the image
+            folder (COCO: the ``file_name`` key).
+        image_metadata: ``image dict -> ImageSample.metadata`` (COCO: nothing).
+        category_attributes: Category keys copied into each object's attributes
+            (LVIS: ``frequency``).
+    """
+
+    image_file: Callable[[Mapping[str, Any], Path, str], str] = _plain_file_name
+    image_metadata: Callable[[Mapping[str, Any]], dict[str, Any]] = lambda image: {}
+    category_attributes: tuple[str, ...] = ()
+
+
+COCO = CocoDialect()
+"""COCO instances as written by the COCO API."""
+
+
+class CocoDataset(IndexedDataset):
     """A dataset stored in the COCO instances format.
 
     The annotation JSON is read once, on the first call to :meth:`samples` (constructing
@@ -79,7 +115,14 @@ class CocoDataset(Dataset):
             (e.g. ``"annotations/instances_val2017.json"``).
         download_hint: Text appended to the error raised when the dataset folder or the
             annotation file is missing (e.g. a card's download instructions).
+        subsample: Subsampling rule (see :mod:`sambench.data.subsample`), or ``None``.
+        cache_dir: Prepared-cache folder to use when valid (see :mod:`sambench.data.prepare`).
+        image_file_name: ``"as-is"`` (default): ``file_name`` is the path under
+            ``images_dir``; ``"basename"``: only its last component is (for exports whose
+            ``file_name`` carries a foreign directory prefix).
     """
+
+    format_name = "coco"
 
     def __init__(
         self,
@@ -89,14 +132,21 @@ class CocoDataset(Dataset):
         annotation_file: str,
         *,
         download_hint: str | None = None,
+        subsample: SubsampleRule | None = None,
+        cache_dir: Path | None = None,
+        image_file_name: str = "as-is",
     ) -> None:
-        self.name = name
-        self.root = Path(root)
+        super().__init__(
+            name, root, subsample=subsample, cache_dir=cache_dir, download_hint=download_hint
+        )
+        if image_file_name not in ("as-is", "basename"):
+            raise ValueError(
+                f"image_file_name must be 'as-is' or 'basename', not {image_file_name!r}"
+            )
         self.images_dir = images_dir
         self.annotation_file = annotation_file
-        self.download_hint = download_hint
+        self.image_file_name = image_file_name
         self._index: _Index | None = None
-        self._lock = threading.Lock()
 
     @property
     def annotation_path(self) -> Path:
@@ -107,82 +157,224 @@ class CocoDataset(Dataset):
         """The annotation JSON (its checksum identifies this copy of the dataset)."""
         return [self.annotation_path]
 
+    def loader_options(self) -> dict[str, Any]:
+        return {
+            "images": self.images_dir,
+            "annotations": self.annotation_file,
+            "image_file_name": self.image_file_name,
+        }
+
     def __repr__(self) -> str:
         return f"CocoDataset(name={self.name!r}, root={str(self.root)!r})"
 
-    def __getstate__(self) -> dict[str, Any]:
-        state = dict(self.__dict__)
-        del state["_lock"]  # picklable for worker processes; the index travels if loaded
-        return state
-
-    def __setstate__(self, state: dict[str, Any]) -> None:
-        self.__dict__.update(state)
-        self._lock = threading.Lock()
-
-    def samples(self) -> Iterator[ImageSample]:
-        """Images with at least one non-crowd object, in image-id order.
-
-        Raises:
-            DataError: The dataset folder or annotation file is missing or malformed, or an
-                annotation cannot be converted to a mask (raised while iterating).
-        """
-        index = self._load_index()
-        for entry in index.images:
-            objects = self._objects(entry, index)
-            if not any(not obj.iscrowd for obj in objects):
-                continue
-            yield ImageSample(
-                dataset=self.name,
-                image_id=str(entry.image_id),
-                file_name=(Path(self.images_dir) / entry.file_name).as_posix(),
-                height=entry.height,
-                width=entry.width,
-                objects=objects,
-                load_image=_ImageLoader(
-                    self.root / self.images_dir / entry.file_name, entry.height, entry.width
-                ),
-            )
-
     # -- reading the JSON -------------------------------------------------------------------
 
-    def _missing(self, what: str, path: Path) -> DataError:
-        message = f"dataset {self.name!r}: {what} {path} not found"
-        if self.download_hint:
-            message += f". {self.download_hint.strip()}"
-        return DataError(message)
+    def _read(self, path: Path) -> _Index:
+        return _read_index(path)
 
     def _load_index(self) -> _Index:
         with self._lock:
             if self._index is None:
-                if not self.root.is_dir():
-                    raise self._missing("dataset folder", self.root)
+                self.require_root()
                 path = self.annotation_path
                 if not path.is_file():
-                    raise self._missing("annotation file", path)
-                self._index = _read_index(path)
+                    raise self.missing("annotation file", path)
+                self._index = self._read(path)
             return self._index
+
+    def index(self) -> list[IndexEntry]:
+        """Images with at least one non-crowd annotation, with that annotation count."""
+        index = self._load_index()
+        entries = []
+        for entry in index.images:
+            count = sum(
+                1 for ann in index.annotations.get(entry.image_id, ()) if not ann.get("iscrowd")
+            )
+            if count:
+                entries.append(IndexEntry(str(entry.image_id), count))
+        return entries
+
+    def image_path(self, entry: _ImageEntry) -> Path:
+        """Where the image file of an index entry is."""
+        file_name = entry.file_name
+        if self.image_file_name == "basename":
+            file_name = PurePosixPath(file_name.replace("\\", "/")).name
+        return self.root / self.images_dir / file_name
+
+    def load_sample(self, image_id: str) -> ImageSample | None:
+        index = self._load_index()
+        entry = index.by_id.get(image_id)
+        if entry is None:
+            raise DataError(f"{self.annotation_path}: no image with id {image_id!r}")
+        objects = self._objects(entry, index)
+        if not any(not obj.iscrowd for obj in objects):
+            return None
+        path = self.image_path(entry)
+        return ImageSample(
+            dataset=self.name,
+            image_id=image_id,
+            file_name=_relative(path, self.root),
+            height=entry.height,
+            width=entry.width,
+            objects=objects,
+            load_image=ImageFile(path, entry.height, entry.width),
+            metadata=dict(entry.metadata),
+        )
+
+    def verify(self) -> VerifyReport:
+        """The JSON parses and is consistent, and every evaluated image file exists."""
+        entries = self.index()
+        index = self._load_index()
+        for item in entries:
+            path = self.image_path(index.by_id[item.image_id])
+            if not path.is_file():
+                raise MissingFileError(
+                    f"dataset {self.name!r}: image file {path} (image {item.image_id}, listed "
+                    f"in {self.annotation_path}) not found"
+                )
+        return VerifyReport(
+            images=len(entries),
+            masks=sum(item.masks or 0 for item in entries),
+            checked=f"annotation JSON, {len(entries)} image files present",
+        )
 
     # -- converting annotations -------------------------------------------------------------
 
     def _objects(self, entry: _ImageEntry, index: _Index) -> tuple[ObjectAnnotation, ...]:
         objects = []
         for ann in index.annotations.get(entry.image_id, ()):
-            obj = _convert(ann, entry, index.categories, self.annotation_path)
+            obj = _convert(ann, entry, index, self.annotation_path)
             if obj is not None:
                 objects.append(obj)
         return tuple(objects)
 
 
-class _ImageLoader:
-    """Reads one image as RGB uint8 and checks its size against the annotation file."""
+def _relative(path: Path, root: Path) -> str:
+    try:
+        return path.relative_to(root).as_posix()
+    except ValueError:
+        return Path(os.path.relpath(path, root)).as_posix()
 
-    def __init__(self, path: Path, height: int, width: int) -> None:
+
+class MultiCocoDataset(IndexedDataset):
+    """Several COCO files read as one dataset, ids namespaced ``<part>/<id>``.
+
+    Images are yielded part by part (in the order given), each in image-id order.
+
+    Args:
+        name: Dataset name.
+        root: Dataset folder.
+        parts: ``part name -> (images_dir, annotation_file)``, both relative to ``root``.
+        download_hint, subsample, cache_dir, image_file_name: as :class:`CocoDataset`.
+    """
+
+    format_name = "coco"
+
+    def __init__(
+        self,
+        name: str,
+        root: Path,
+        parts: Mapping[str, tuple[str, str]],
+        *,
+        download_hint: str | None = None,
+        subsample: SubsampleRule | None = None,
+        cache_dir: Path | None = None,
+        image_file_name: str = "as-is",
+    ) -> None:
+        super().__init__(
+            name, root, subsample=subsample, cache_dir=cache_dir, download_hint=download_hint
+        )
+        if not parts:
+            raise ValueError("MultiCocoDataset needs at least one part")
+        self.parts = {
+            part: CocoDataset(
+                name,
+                root,
+                images_dir,
+                annotation_file,
+                download_hint=download_hint,
+                image_file_name=image_file_name,
+            )
+            for part, (images_dir, annotation_file) in parts.items()
+        }
+
+    def annotation_files(self) -> list[Path]:
+        return [path for part in self.parts.values() for path in part.annotation_files()]
+
+    def loader_options(self) -> dict[str, Any]:
+        return {name: part.loader_options() for name, part in self.parts.items()}
+
+    def index(self) -> list[IndexEntry]:
+        return [
+            IndexEntry(f"{name}/{entry.image_id}", entry.masks)
+            for name, part in self.parts.items()
+            for entry in part.index()
+        ]
+
+    def load_sample(self, image_id: str) -> ImageSample | None:
+        name, _, inner = image_id.partition("/")
+        if name not in self.parts:
+            raise DataError(f"dataset {self.name!r}: no part {name!r} (image id {image_id!r})")
+        sample = self.parts[name].load_sample(inner)
+        if sample is None:
+            return None
+        objects = tuple(
+            ObjectAnnotation(
+                object_id=f"{name}/{obj.object_id}",
+                mask=obj.mask,
+                box=obj.box,
+                area=obj.area,
+                category=obj.category,
+                category_id=obj.category_id,
+                iscrowd=obj.iscrowd,
+                attributes={**obj.attributes, "part": name},
+            )
+            for obj in sample.objects
+        )
+        return ImageSample(
+            dataset=self.name,
+            image_id=image_id,
+            file_name=sample.file_name,
+            height=sample.height,
+            width=sample.width,
+            objects=objects,
+            load_image=sample.load_image,
+            metadata={**sample.metadata, "part": name},
+        )
+
+    def verify(self) -> VerifyReport:
+        reports = [part.verify() for part in self.parts.values()]
+        return VerifyReport(
+            images=sum(r.images for r in reports),
+            masks=sum(r.masks or 0 for r in reports),
+            checked="; ".join(
+                f"{name}: {r.checked}" for name, r in zip(self.parts, reports, strict=True)
+            ),
+        )
+
+
+class ImageFile:
+    """Reads one image file as RGB uint8 and checks its size (a picklable ``load_image``).
+
+    Attributes:
+        path: The image file.
+        height: Expected height (``None``: not checked).
+        width: Expected width.
+    """
+
+    def __init__(self, path: Path, height: int | None, width: int | None) -> None:
         self.path = path
         self.height = height
         self.width = width
 
     def __call__(self) -> Image:
         return load_rgb(self.path, self.height, self.width)
+
+    def __repr__(self) -> str:
+        return f"ImageFile({str(self.path)!r})"
+
+
+_ImageLoader = ImageFile  # the former private name
 
 
 def load_rgb(path: Path, height: int | None = None, width: int | None = None) -> Image:
@@ -197,7 +389,7 @@ def load_rgb(path: Path, height: int | None = None, width: int | None = None) ->
             expected ``height`` / ``width`` (when given).
     """
     if not path.is_file():
-        raise DataError(f"image file {path} not found")
+        raise MissingFileError(f"image file {path} not found")
     try:
         with PILImage.open(path) as image:
             size = image.size
@@ -215,6 +407,15 @@ def load_rgb(path: Path, height: int | None = None, width: int | None = None) ->
 
 
 def _read_index(path: Path) -> _Index:
+    return read_index(path, COCO)
+
+
+def read_index(path: Path, dialect: CocoDialect) -> _Index:
+    """Parse and check a COCO-like annotation JSON (see :class:`CocoDialect`).
+
+    Raises:
+        DataError: Naming the file and the first malformed entry.
+    """
     try:
         with path.open("rb") as handle:
             data = json.load(handle)
@@ -233,26 +434,33 @@ def _read_index(path: Path) -> _Index:
             raise DataError(f"{path}: {key!r} must be a list")
 
     categories: dict[int, str] = {}
+    category_attributes: dict[int, dict[str, Any]] = {}
     for position, category in enumerate(data.get("categories") or []):
         if not isinstance(category, dict) or "id" not in category or "name" not in category:
             raise DataError(f"{path}: category #{position} needs 'id' and 'name'")
         categories[category["id"]] = str(category["name"])
+        extra = {key: category[key] for key in dialect.category_attributes if key in category}
+        if extra:
+            category_attributes[category["id"]] = extra
 
     images: dict[int | str, _ImageEntry] = {}
     for position, image in enumerate(data["images"]):
         if not isinstance(image, dict):
             raise DataError(f"{path}: image #{position} is not an object")
-        for key in _REQUIRED_IMAGE_KEYS:
+        label = f"id {image['id']!r}" if "id" in image else f"#{position}"
+        for key in ("id", "height", "width"):
             if key not in image:
-                label = f"id {image['id']!r}" if "id" in image else f"#{position}"
                 raise DataError(f"{path}: image {label} is missing required key {key!r}")
         image_id = _check_id(image["id"], path, f"image #{position}")
+        file_name = dialect.image_file(image, path, label)
         height, width = image["height"], image["width"]
         if not (_is_int(height) and _is_int(width) and height > 0 and width > 0):
             raise DataError(f"{path}: image {image_id!r} has invalid height/width")
         if image_id in images:
             raise DataError(f"{path}: duplicate image id {image_id!r}")
-        images[image_id] = _ImageEntry(image_id, str(image["file_name"]), height, width)
+        images[image_id] = _ImageEntry(
+            image_id, file_name, height, width, dialect.image_metadata(image)
+        )
 
     per_image: dict[int | str, list[Mapping[str, Any]]] = {}
     seen: set[int | str] = set()
@@ -282,11 +490,22 @@ def _read_index(path: Path) -> _Index:
         per_image.setdefault(image_id, []).append(ann)
 
     ordered = tuple(sorted(images.values(), key=lambda entry: _id_key(entry.image_id)))
+    by_id: dict[str, _ImageEntry] = {}
+    for entry in ordered:
+        if str(entry.image_id) in by_id:
+            raise DataError(f"{path}: image ids {entry.image_id!r} collide as strings")
+        by_id[str(entry.image_id)] = entry
     annotations = {
         image_id: tuple(sorted(anns, key=lambda ann: _id_key(ann["id"])))
         for image_id, anns in per_image.items()
     }
-    return _Index(images=ordered, annotations=annotations, categories=categories)
+    return _Index(
+        images=ordered,
+        annotations=annotations,
+        categories=categories,
+        by_id=by_id,
+        category_attributes=category_attributes,
+    )
 
 
 def _is_int(value: object) -> bool:
@@ -300,7 +519,7 @@ def _check_id(value: object, path: Path, label: str) -> int | str:
 
 
 def _convert(
-    ann: Mapping[str, Any], image: _ImageEntry, categories: Mapping[int, str], path: Path
+    ann: Mapping[str, Any], image: _ImageEntry, index: _Index, path: Path
 ) -> ObjectAnnotation | None:
     """One annotation → :class:`ObjectAnnotation`, or ``None`` when its mask is empty."""
     ann_id = ann["id"]
@@ -326,12 +545,15 @@ def _convert(
     if not isinstance(attributes, dict):
         raise DataError(f"{where}: 'attributes' must be an object, got {attributes!r}")
     category_id = ann["category_id"]
+    extra = index.category_attributes.get(category_id)
+    if extra:
+        attributes = {**extra, **attributes}
     return ObjectAnnotation(
         object_id=str(ann_id),
         mask=rle,
         box=(float(box[0]), float(box[1]), float(box[2]), float(box[3])),
         area=area,
-        category=categories.get(category_id),
+        category=index.categories.get(category_id),
         category_id=category_id,
         iscrowd=bool(ann.get("iscrowd", 0)),
         attributes=dict(attributes),
@@ -388,4 +610,4 @@ def _is_number(value: object) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool)
 
 
-__all__ = ["CocoDataset", "load_rgb"]
+__all__ = ["CocoDataset", "CocoDialect", "ImageFile", "MultiCocoDataset", "load_rgb", "read_index"]
