@@ -12,20 +12,56 @@ Opening never fails for a missing folder: the dataset's ``samples()`` raises a
 
 Card fields (``*`` = required)::
 
-    name*          str   the registry name; must equal the file name without .yaml
+    name*          str   the registry name; must equal the file name without .yaml, and the
+                         dataset's folder under --data-root (R/coco, R/lvis, ...)
     title*         str   full name of the dataset
-    abbreviation*  str   short name used in tables (e.g. the SAM paper's)
-    format*        str   loader, a FORMATS name ("coco", "synthetic", ...)
+    abbreviation*  str   short name used in tables (the SAM paper's Table 7 abbreviation)
+    format*        str   loader, a FORMATS name (coco, lvis, bsds500, bbbc038, ade20k,
+                         synthetic)
     source*        list  official URLs (may be empty for generated data)
     license*       str   license / terms of use, annotations and images
     citation*      str   BibTeX entry, or null when there is nothing to cite
-    split*         str   the split evaluated (e.g. "val2017")
-    layout*        map   role -> path relative to the dataset root; roles are
-                         format-specific (coco: images, annotations)
-    paper_counts*  map   {images: int, masks: int} the SAM paper used, or null
-    conversion*    str   how native annotations become per-object masks, what is skipped
-    download*      str   how to obtain the files (shown when they are missing)
-    options        map   format-specific loader options (default: none)
+    split*         str   the split evaluated (the one the SAM paper used, e.g. "val2017")
+    layout*        map   role -> path relative to the dataset root, as in the official
+                         download; every path must exist (``sambench datasets check``).
+                         Roles per format:
+                           coco      images, annotations; or, for several JSON files
+                                     read as one dataset (ids become "<part>/<id>"),
+                                     annotations.<part> with images.<part> or a shared
+                                     images
+                           lvis      annotations
+                           bsds500   images, groundtruth (the split's folders)
+                           bbbc038   images (the stage folder, e.g. stage1_train)
+                           ade20k    images (the split folder of the full release)
+                           synthetic images, annotations
+    paper_counts*  map   {images: int, masks: int} the SAM paper used (Table 7), or null
+    conversion*    str   how native annotations become per-object masks, which ids are
+                         skipped (background, void, crowd) and why
+    download*      str   how to obtain the files (shown when they are missing, and by
+                         ``sambench datasets info``)
+    annotation_sha256
+                   map   label -> official SHA-256 (64 hex digits) or null; a label is a
+                         file path or a glob pattern relative to the dataset root (see
+                         sambench.data.checksums: a pattern's checksum is that of the
+                         sorted sha256sum listing of its files). The labels must be the
+                         loader's annotation labels; null means "no official checksum
+                         recorded" (only checksums computed on an official download may be
+                         recorded). Default: none.
+    subsample      map   null, or {threshold, budget, seed, frozen}: subsample by image when
+                         the dataset holds more than threshold (15000) masks, to about
+                         budget (10000), in the seeded order of seed (0); frozen is an
+                         optional frozen manifest (relative to the card's folder) that
+                         overrides the rule when the file exists. See
+                         sambench.data.subsample. Default: null (every image).
+    options        map   format-specific loader options (default: none):
+                           coco      image_file_name: as-is | basename
+                           lvis      images_folder: the COCO image folder of v0.5
+                                     file_name entries (default val2017); coco_folder:
+                                     the sibling dataset folder searched for COCO images
+                                     after the LVIS folder (default coco; null: none)
+                           bsds500   annotators: all | [1-based indices] (default all)
+                           ade20k    max_part_level: null (all) | 0, 1, ... (default null)
+                           synthetic num_images, seed
 """
 
 from __future__ import annotations
@@ -40,8 +76,14 @@ from typing import Any
 import yaml
 
 from sambench.data import DATASETS
+from sambench.data.ade20k import Ade20kDataset
 from sambench.data.base import Dataset
-from sambench.data.coco import CocoDataset
+from sambench.data.bbbc038 import Bbbc038Dataset
+from sambench.data.bsds500 import Bsds500Dataset
+from sambench.data.coco import CocoDataset, MultiCocoDataset
+from sambench.data.lvis import LvisDataset
+from sambench.data.prepare import default_cache_root
+from sambench.data.subsample import SubsampleRule, parse_rule
 from sambench.data.synthetic import generate_synthetic
 from sambench.errors import ConfigError
 from sambench.registry import Registry
@@ -62,7 +104,8 @@ _TEXT_FIELDS = (
     "download",
 )
 _REQUIRED = (*_TEXT_FIELDS, "source", "citation", "layout", "paper_counts")
-_OPTIONAL = ("options",)
+_OPTIONAL = ("annotation_sha256", "subsample", "options")
+_SHA256 = re.compile(r"^[0-9a-f]{64}$")
 
 
 @dataclass(frozen=True)
@@ -94,6 +137,10 @@ class DatasetCard:
     conversion: str
     download: str
     options: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
+    annotation_sha256: Mapping[str, str | None] = field(
+        default_factory=lambda: MappingProxyType({})
+    )
+    subsample: SubsampleRule | None = None
     path: Path | None = field(default=None, compare=False)
 
     def dataset_root(self, data_root: Path) -> Path:
@@ -134,6 +181,8 @@ class DatasetCard:
             else {"images": self.paper_counts.images, "masks": self.paper_counts.masks},
             "conversion": self.conversion,
             "download": self.download,
+            "annotation_sha256": dict(self.annotation_sha256),
+            "subsample": None if self.subsample is None else self.subsample.as_dict(),
             "options": dict(self.options),
         }
 
@@ -147,6 +196,7 @@ class DatasetCard:
 
 def _card_from_dict(data: dict[str, Any], path: Path | None) -> DatasetCard:
     counts = data["paper_counts"]
+    where = str(path) if path is not None else f"dataset card {data['name']!r}"
     return DatasetCard(
         **{
             **data,
@@ -154,6 +204,8 @@ def _card_from_dict(data: dict[str, Any], path: Path | None) -> DatasetCard:
             "layout": MappingProxyType(dict(data["layout"])),
             "paper_counts": None if counts is None else PaperCounts(**counts),
             "options": MappingProxyType(dict(data["options"])),
+            "annotation_sha256": MappingProxyType(dict(data["annotation_sha256"])),
+            "subsample": parse_rule(data["subsample"], where, None),
         },
         path=path,
     )
@@ -226,8 +278,7 @@ def load_card(path: Path) -> DatasetCard:
     for role, relative in layout.items():
         if not isinstance(role, str) or not isinstance(relative, str) or not relative.strip():
             raise fail(f"layout.{role}", "a relative path")
-        pure = PurePosixPath(relative)
-        if pure.is_absolute() or ".." in pure.parts or "\\" in relative:
+        if not _relative_inside(relative):
             raise fail(f"layout.{role}", "a relative path inside the dataset folder (no '..')")
 
     counts = data["paper_counts"]
@@ -245,6 +296,20 @@ def load_card(path: Path) -> DatasetCard:
     if not isinstance(options, dict) or not all(isinstance(key, str) for key in options):
         raise fail("options", "a mapping of option names to values")
 
+    checksums = data.get("annotation_sha256") or {}
+    if not isinstance(checksums, dict):
+        raise fail("annotation_sha256", "a mapping of annotation path -> SHA-256 or null")
+    for label, digest in checksums.items():
+        if not isinstance(label, str) or not _relative_inside(label):
+            raise ConfigError(
+                f"{path}: field 'annotation_sha256' key {label!r} must be a relative path "
+                "or glob pattern inside the dataset folder"
+            )
+        if digest is not None and (not isinstance(digest, str) or not _SHA256.match(digest)):
+            raise fail(f"annotation_sha256.{label}", "64 lower-case hex digits or null")
+
+    subsample = parse_rule(data.get("subsample"), str(path), path.parent)
+
     return DatasetCard(
         name=name,
         title=text_values["title"],
@@ -259,7 +324,19 @@ def load_card(path: Path) -> DatasetCard:
         conversion=text_values["conversion"],
         download=text_values["download"],
         options=MappingProxyType(dict(options)),
+        annotation_sha256=MappingProxyType({str(k): v for k, v in checksums.items()}),
+        subsample=subsample,
         path=path,
+    )
+
+
+def _relative_inside(relative: str) -> bool:
+    pure = PurePosixPath(relative)
+    return (
+        bool(relative.strip())
+        and not pure.is_absolute()
+        and ".." not in pure.parts
+        and ("\\" not in relative)
     )
 
 
@@ -279,16 +356,160 @@ def _reject_options(card: DatasetCard, allowed: tuple[str, ...]) -> None:
         )
 
 
+def _common(card: DatasetCard, data_root: Path) -> dict[str, Any]:
+    """Keyword arguments every :class:`~sambench.data.base.IndexedDataset` loader takes."""
+    rule = card.subsample
+    return {
+        "download_hint": _download_hint(card),
+        "subsample": rule,
+        "cache_dir": default_cache_root(Path(data_root)) / card.name,
+    }
+
+
+def _option(card: DatasetCard, key: str, default: Any, check: Any, expected: str) -> Any:
+    value = card.options.get(key, default)
+    if not check(value):
+        raise ConfigError(
+            f"{card._where()}: field 'options.{key}' must be {expected}, got {value!r}"
+        )
+    return value
+
+
 @FORMATS.register("coco")
 def open_coco(card: DatasetCard, data_root: Path) -> Dataset:
-    """COCO instances JSON (``layout.annotations``) with an image folder (``layout.images``)."""
-    _reject_options(card, ())
-    return CocoDataset(
+    """COCO instances JSON (``layout.annotations``) with an image folder (``layout.images``);
+    or several JSON files (``layout.annotations.<part>``, ``layout.images.<part>`` or a shared
+    ``layout.images``) read as one dataset with ids ``<part>/<id>``.
+
+    Options: ``image_file_name`` (``as-is`` or ``basename``, default ``as-is``).
+    """
+    _reject_options(card, ("image_file_name",))
+    image_file_name = _option(
+        card, "image_file_name", "as-is", lambda v: v in ("as-is", "basename"), "as-is or basename"
+    )
+    parts = sorted(
+        role[len("annotations.") :] for role in card.layout if role.startswith("annotations.")
+    )
+    if not parts:
+        return CocoDataset(
+            card.name,
+            card.dataset_root(data_root),
+            card.layout_path("images"),
+            card.layout_path("annotations"),
+            image_file_name=image_file_name,
+            **_common(card, data_root),
+        )
+    layout = {
+        part: (
+            card.layout.get(f"images.{part}") or card.layout_path("images"),
+            card.layout_path(f"annotations.{part}"),
+        )
+        for part in parts
+    }
+    return MultiCocoDataset(
+        card.name,
+        card.dataset_root(data_root),
+        layout,
+        image_file_name=image_file_name,
+        **_common(card, data_root),
+    )
+
+
+@FORMATS.register("lvis")
+def open_lvis(card: DatasetCard, data_root: Path) -> Dataset:
+    """LVIS JSON (``layout.annotations``) over COCO 2017 images (see :mod:`sambench.data.lvis`).
+
+    Options: ``images_folder`` (the COCO image folder of v0.5 ``file_name`` entries, default
+    ``val2017``) and ``coco_folder`` (the sibling dataset folder searched for images after
+    the LVIS folder; default ``coco``; ``null``: none).
+    """
+    _reject_options(card, ("images_folder", "coco_folder"))
+    images_folder = _option(
+        card,
+        "images_folder",
+        "val2017",
+        lambda v: isinstance(v, str) and _relative_inside(v),
+        "a folder name such as val2017",
+    )
+    coco_folder = _option(
+        card,
+        "coco_folder",
+        "coco",
+        lambda v: v is None or (isinstance(v, str) and _NAME.match(v) is not None),
+        "a dataset folder name or null",
+    )
+    return LvisDataset(
+        card.name,
+        card.dataset_root(data_root),
+        images_folder,
+        card.layout_path("annotations"),
+        coco_root=None if coco_folder is None else Path(data_root) / coco_folder,
+        **_common(card, data_root),
+    )
+
+
+def _annotators(value: object) -> bool:
+    if value == "all":
+        return True
+    return (
+        isinstance(value, list)
+        and bool(value)
+        and all(isinstance(v, int) and not isinstance(v, bool) and v >= 1 for v in value)
+    )
+
+
+@FORMATS.register("bsds500")
+def open_bsds500(card: DatasetCard, data_root: Path) -> Dataset:
+    """BSDS500 images (``layout.images``) and ``.mat`` ground truth (``layout.groundtruth``).
+
+    Options: ``annotators`` (``all`` or a list of 1-based annotator indices; default all).
+    """
+    _reject_options(card, ("annotators",))
+    annotators = _option(
+        card, "annotators", "all", _annotators, "'all' or a list of 1-based annotator indices"
+    )
+    return Bsds500Dataset(
         card.name,
         card.dataset_root(data_root),
         card.layout_path("images"),
-        card.layout_path("annotations"),
-        download_hint=_download_hint(card),
+        card.layout_path("groundtruth"),
+        annotators=None if annotators == "all" else annotators,
+        **_common(card, data_root),
+    )
+
+
+@FORMATS.register("bbbc038")
+def open_bbbc038(card: DatasetCard, data_root: Path) -> Dataset:
+    """BBBC038v1: ``layout.images`` holds one folder per image with ``images/`` and ``masks/``."""
+    _reject_options(card, ())
+    return Bbbc038Dataset(
+        card.name,
+        card.dataset_root(data_root),
+        card.layout_path("images"),
+        **_common(card, data_root),
+    )
+
+
+@FORMATS.register("ade20k")
+def open_ade20k(card: DatasetCard, data_root: Path) -> Dataset:
+    """ADE20K full release: ``layout.images`` is the split folder (per-image JSON + masks).
+
+    Options: ``max_part_level`` (``null`` for all levels, or an integer >= 0).
+    """
+    _reject_options(card, ("max_part_level",))
+    level = _option(
+        card,
+        "max_part_level",
+        None,
+        lambda v: v is None or (isinstance(v, int) and not isinstance(v, bool) and v >= 0),
+        "null or an integer >= 0",
+    )
+    return Ade20kDataset(
+        card.name,
+        card.dataset_root(data_root),
+        card.layout_path("images"),
+        max_part_level=level,
+        **_common(card, data_root),
     )
 
 
