@@ -138,7 +138,21 @@ def _parser() -> argparse.ArgumentParser:
     report = commands.add_parser("report", help="print a report of one run or compare several")
     report.add_argument("run_dirs", type=Path, nargs="+")
     report.add_argument("--out", type=Path, default=None, help="write the Markdown here")
+    report.add_argument(
+        "--delta-plot",
+        type=Path,
+        default=None,
+        metavar="PNG",
+        help="with two runs: per-dataset differences (second − first) as a bar chart",
+    )
+    report.add_argument(
+        "--delta-metric", default="mIoU@1", help="figure compared by --delta-plot (default mIoU@1)"
+    )
     report.set_defaults(handler=_cmd_report)
+
+    from sambench.data.commands import add_datasets_command
+
+    add_datasets_command(commands)
     return parser
 
 
@@ -241,11 +255,32 @@ def _cmd_score(args: argparse.Namespace) -> int:
 
 def _cmd_report(args: argparse.Namespace) -> int:
     from sambench.records import write_text_atomic
-    from sambench.report import render_comparison, render_run_report
-    from sambench.scoring import MANIFEST, load_metrics, read_json_object
+    from sambench.report import render_comparison
+    from sambench.scoring import MANIFEST, REPORT, load_metrics, read_json_object
 
-    runs = [(str(d), read_json_object(d / MANIFEST), load_metrics(d)) for d in args.run_dirs]
-    text = render_run_report(runs[0][1], runs[0][2]) if len(runs) == 1 else render_comparison(runs)
+    if len(args.run_dirs) == 1:
+        report = args.run_dirs[0] / REPORT
+        if not report.is_file():
+            raise SambenchError(f"{report}: no report; run `sambench score {args.run_dirs[0]}`")
+        text = report.read_text()
+    else:
+        runs = [(str(d), read_json_object(d / MANIFEST), load_metrics(d)) for d in args.run_dirs]
+        text = render_comparison(runs)
+        if args.delta_plot is not None:
+            from sambench.plots import plot_deltas
+
+            if len(runs) != 2:
+                raise SambenchError("--delta-plot compares exactly two runs")
+            try:
+                plot_deltas(
+                    runs[0][2],
+                    runs[1][2],
+                    args.delta_metric,
+                    args.delta_plot,
+                    labels=(runs[0][0], runs[1][0]),
+                )
+            except ValueError as error:
+                raise SambenchError(str(error)) from error
     if args.out is not None:
         write_text_atomic(args.out, text)
     print(text)

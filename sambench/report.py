@@ -13,6 +13,7 @@ every figure carries its 95% bootstrap interval.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from sambench.metrics.base import MetricValue
@@ -41,8 +42,13 @@ def metrics_table(metrics: Sequence[MetricValue]) -> str:
     return "\n".join(lines)
 
 
-def render_run_report(manifest: dict[str, Any], metrics: Sequence[MetricValue]) -> str:
-    """The ``report.md`` of one run: what ran, the figures, the knobs, the provenance."""
+def render_run_report(
+    manifest: dict[str, Any], metrics: Sequence[MetricValue], figures: Sequence[Path] = ()
+) -> str:
+    """The ``report.md`` of one run: what ran, the figures, the knobs, the provenance.
+
+    ``figures`` are image paths relative to the report, embedded after the tables.
+    """
     task = manifest.get("task", {})
     model = manifest.get("model", {})
     build = manifest.get("sambench", {})
@@ -66,6 +72,7 @@ def render_run_report(manifest: dict[str, Any], metrics: Sequence[MetricValue]) 
             + ", ".join(f"{m.scope} {m.name}: {m.extra['failures']}" for m in failures),
             "",
         ]
+    lines += [f"![{path.stem}]({path.as_posix()})\n" for path in figures]
     lines += ["## Protocol knobs", "", "| knob | value |", "|---|---|"]
     lines += [f"| {k} | `{v}` |" for k, v in task.get("params", {}).items()]
     timings = manifest.get("timings", {})

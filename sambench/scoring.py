@@ -69,7 +69,8 @@ def score_run(run_dir: Path) -> list[MetricValue]:
         "metrics": [m.to_json() for m in metrics],
     }
     write_json_atomic(run_dir / METRICS, payload)
-    write_text_atomic(run_dir / REPORT, render_run_report(manifest, metrics))
+    figures = [path.relative_to(run_dir) for path in task.figures(metrics, run_dir)]
+    write_text_atomic(run_dir / REPORT, render_run_report(manifest, metrics, figures))
     return metrics
 
 

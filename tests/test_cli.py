@@ -64,6 +64,8 @@ def test_embedded_default_writes_a_complete_run_directory(default_run: tuple[Pat
         assert metric["ci_low"] <= metric["value"] <= metric["ci_high"]
     report = (run_dir / "report.md").read_text()
     assert "mIoU@1" in report and "Provenance" in report
+    assert "![curves](curves.png)" in report
+    assert (run_dir / "curves.png").read_bytes().startswith(b"\x89PNG")
     assert len(record_keys(run_dir)) == manifest["samples"]
 
 
@@ -155,10 +157,42 @@ def test_two_shard_workers_merge_into_the_single_process_result(
 
 def test_report_compares_runs(default_run: tuple[Path, float], tmp_path: Path) -> None:
     run_dir, _ = default_run
-    result = run_cli("report", str(run_dir), str(run_dir), "--out", str(tmp_path / "cmp.md"))
+    result = run_cli(
+        "report",
+        str(run_dir),
+        str(run_dir),
+        "--out",
+        str(tmp_path / "cmp.md"),
+        "--delta-plot",
+        str(tmp_path / "delta.png"),
+    )
     assert result.returncode == 0, result.stderr
+    assert (tmp_path / "delta.png").read_bytes().startswith(b"\x89PNG")
     text = (tmp_path / "cmp.md").read_text()
     assert "## suite" in text and text.count("| classical |") >= 2
+
+
+def test_single_run_report_prints_the_run_report(default_run: tuple[Path, float]) -> None:
+    run_dir, _ = default_run
+    result = run_cli("report", str(run_dir))
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == (run_dir / "report.md").read_text().strip()
+
+
+def test_delta_plot_needs_a_shared_figure(default_run: tuple[Path, float], tmp_path: Path) -> None:
+    run_dir, _ = default_run
+    line = one_line_error(
+        run_cli(
+            "report",
+            str(run_dir),
+            str(run_dir),
+            "--delta-plot",
+            str(tmp_path / "d.png"),
+            "--delta-metric",
+            "AP",
+        )
+    )
+    assert "no dataset with figure 'AP'" in line
 
 
 def test_existing_run_needs_resume(default_run: tuple[Path, float]) -> None:

@@ -19,7 +19,7 @@ from __future__ import annotations
 import hashlib
 import json
 from abc import ABC, abstractmethod
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
@@ -27,7 +27,7 @@ from typing import Any, ClassVar
 import yaml
 
 from sambench.errors import ConfigError
-from sambench.metrics.base import Evaluator
+from sambench.metrics.base import Evaluator, MetricValue
 from sambench.models.base import ImageEmbedding, PromptableModel
 from sambench.samples import ImageSample
 from sambench.timing import StageTimer
@@ -137,6 +137,10 @@ class Task(ABC):
     @abstractmethod
     def evaluator(self, seed: int) -> Evaluator:
         """A fresh evaluator for this task's records (``seed`` seeds its bootstrap)."""
+
+    def figures(self, metrics: Sequence[MetricValue], out_dir: Path) -> list[Path]:
+        """Draw the task's figures (PNG) from its metrics into ``out_dir``; none by default."""
+        return []
 
 
 def _yaml_problem(error: yaml.YAMLError) -> str:

@@ -15,7 +15,9 @@ shipped ``tasks/points.yaml`` pins the paper's settings.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
@@ -24,10 +26,11 @@ import numpy.typing as npt
 from sambench.clicker import first_click, next_click
 from sambench.errors import SambenchError
 from sambench.masks import BoolMask, encode
-from sambench.metrics.base import Evaluator
+from sambench.metrics.base import Evaluator, MetricValue
 from sambench.metrics.points import PointsEvaluator
 from sambench.models.base import ImageEmbedding, PromptableModel
 from sambench.outputs import ModelOutput
+from sambench.plots import plot_curves
 from sambench.prompts import Click, Prompt
 from sambench.samples import ImageSample, ObjectAnnotation
 from sambench.seeding import rng_for
@@ -188,6 +191,11 @@ class PointsTask(Task):
             noc_max_clicks=p.noc_max_clicks,
             seed=seed,
         )
+
+    def figures(self, metrics: Sequence[MetricValue], out_dir: Path) -> list[Path]:
+        """The mIoU-versus-clicks curve of every dataset and of the suite (``curves.png``)."""
+        title = f"mIoU after k clicks ({self.params.first_click} first click)"
+        return [plot_curves(metrics, "mIoU", out_dir / "curves.png", title)]
 
     def run_sample(
         self,
