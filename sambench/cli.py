@@ -64,6 +64,12 @@ def _parser() -> argparse.ArgumentParser:
         metavar="D",
         help="dataset name; repeat for several (default: the task's datasets)",
     )
+    run.add_argument(
+        "--suite",
+        default=None,
+        help="run a suite of datasets (e.g. sa23): its task unless --task is given, every "
+        "dataset present under --data-root, the missing ones reported",
+    )
     run.add_argument("--model", default=None, help=f"model name (default: {DEFAULT_MODEL})")
     run.add_argument("--checkpoint", type=Path, default=None, help="model checkpoint file")
     run.add_argument(
@@ -160,6 +166,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     from sambench.data import default_data_root
     from sambench.runner import RunOptions, execute
     from sambench.scoring import MANIFEST, read_json_object, task_config_of
+    from sambench.suites import load_suite
     from sambench.tasks import resolve_task_config
 
     previous: dict[str, Any] = {}
@@ -169,12 +176,16 @@ def _cmd_run(args: argparse.Namespace) -> int:
         if (args.out / MANIFEST).exists():
             previous = read_json_object(args.out / MANIFEST)
     identity = previous.get("identity", {})
+    suite_name = args.suite or previous.get("suite")
+    suite = load_suite(suite_name) if suite_name else None
+    if args.suite and args.dataset:
+        raise SambenchError("--suite and --dataset exclude each other")
     if args.task is not None:
         task = resolve_task_config(args.task)
     elif previous:
         task = task_config_of(previous, args.out)
     else:
-        task = resolve_task_config(DEFAULT_TASK)
+        task = resolve_task_config(suite.task if suite else DEFAULT_TASK)
     model = args.model or identity.get("model") or DEFAULT_MODEL
     model_options: dict[str, Any] = {}
     if args.checkpoint is not None:
@@ -198,7 +209,12 @@ def _cmd_run(args: argparse.Namespace) -> int:
     )
     seed = args.seed if args.seed is not None else identity.get("seed", 0)
     limit = args.limit if args.limit is not None else identity.get("limit")
-    datasets = tuple(args.dataset or identity.get("datasets", ()))
+    if args.dataset:
+        datasets = tuple(args.dataset)
+    elif suite is not None:
+        datasets = tuple(entry.name for entry in suite.datasets)
+    else:
+        datasets = tuple(identity.get("datasets", ()))
     out = args.out or _fresh_run_dir(task.name, model)
     options = RunOptions(
         task=task,
@@ -215,6 +231,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
         cache_dir=cache_dir,
         cache_max_bytes=cache_max_bytes,
         cache_fp16=cache_fp16,
+        suite=suite.name if suite else None,
     )
     metrics = execute(options, resume=args.resume)
     from sambench.report import metrics_table

@@ -72,6 +72,13 @@ def render_run_report(
             + ", ".join(f"{m.scope} {m.name}: {m.extra['failures']}" for m in failures),
             "",
         ]
+    absent = manifest.get("missing_datasets") or []
+    if absent:
+        lines += [
+            f"Not evaluated ({len(absent)} missing): "
+            + "; ".join(f"{d['name']} ({d['reason']})" for d in absent),
+            "",
+        ]
     lines += [f"![{path.stem}]({path.as_posix()})\n" for path in figures]
     lines += ["## Protocol knobs", "", "| knob | value |", "|---|---|"]
     lines += [f"| {k} | `{v}` |" for k, v in task.get("params", {}).items()]

@@ -19,7 +19,8 @@ from typing import Any
 
 from tqdm import tqdm
 
-from sambench.data import open_dataset
+from sambench.data import DATASETS, open_dataset
+from sambench.data.checksums import MissingFileError
 from sambench.embedding_cache import EmbeddingCache, open_cache
 from sambench.errors import SambenchError
 from sambench.metrics.base import MetricValue
@@ -51,6 +52,9 @@ class RunOptions:
         shard_index: This worker's shard, ``0 <= shard_index < num_shards``.
         num_shards: Number of workers sharing the run directory.
         progress: Show a progress bar with ETA on standard error.
+        suite: The suite the datasets come from (``tasks/suites/<suite>.yaml``), or ``None``.
+            A suite run skips the datasets that are not registered or not present under
+            ``data_root``, and records them in the manifest, instead of failing.
         cache_dir: Embedding cache folder shared by runs and tasks (see
             :mod:`sambench.embedding_cache`), or ``None`` for no cache. Only models with a
             :meth:`~sambench.models.base.PromptableModel.cache_identity` use it.
@@ -71,6 +75,7 @@ class RunOptions:
     shard_index: int = 0
     num_shards: int = 1
     progress: bool = True
+    suite: str | None = None
     cache_dir: Path | None = None
     cache_max_bytes: int | None = None
     cache_fp16: bool = False
@@ -100,10 +105,8 @@ def execute(options: RunOptions, resume: bool = False) -> list[MetricValue]:
         raise SambenchError(
             f"model {options.model!r} cannot run task {resolved.name!r}: lacks {', '.join(missing)}"
         )
-    datasets = [open_dataset(name, options.data_root) for name in dataset_names]
-    samples = [s for ds in datasets for s in itertools.islice(ds.samples(), options.limit)]
+    samples, described, absent = _load_datasets(dataset_names, options)
     mine = [s for s in samples if _shard_of(s, options.num_shards) == options.shard_index]
-    described = [ds.describe() for ds in datasets]
 
     manifest = {
         "run_format": 1,
@@ -113,6 +116,8 @@ def execute(options: RunOptions, resume: bool = False) -> list[MetricValue]:
         "task": resolved.to_json(),
         "task_config_sha256": resolved.digest(),
         "datasets": described,
+        "suite": options.suite,
+        "missing_datasets": absent,
         "data_root": str(options.data_root),
         "model": model.describe(),
         "embedding_cache": cache.describe() if cache is not None else None,
@@ -189,6 +194,38 @@ def _build_model(name: str, options: Mapping[str, Any]) -> PromptableModel:
     except TypeError as error:
         given = ", ".join(sorted(options)) or "no options"
         raise SambenchError(f"model {name!r} does not accept {given} ({error})") from error
+
+
+def _load_datasets(
+    names: tuple[str, ...], options: RunOptions
+) -> tuple[list[ImageSample], list[dict[str, Any]], list[dict[str, str]]]:
+    """The selected samples and manifest descriptions of the named datasets.
+
+    In a suite run, a dataset that is not registered or whose files are missing is listed
+    as absent (name and reason) instead of failing; malformed files still fail.
+    """
+    samples: list[ImageSample] = []
+    described: list[dict[str, Any]] = []
+    absent: list[dict[str, str]] = []
+    for name in names:
+        if options.suite is not None and name not in DATASETS.names():
+            absent.append({"name": name, "reason": "no dataset card or plugin registered"})
+            continue
+        dataset = open_dataset(name, options.data_root)
+        try:
+            selected = list(itertools.islice(dataset.samples(), options.limit))
+            described.append(dataset.describe())
+        except MissingFileError as error:
+            if options.suite is None:
+                raise
+            absent.append({"name": name, "reason": str(error)})
+            continue
+        samples += selected
+    if not described:
+        raise SambenchError(
+            f"none of the datasets {', '.join(names)} is present under {options.data_root}"
+        )
+    return samples, described, absent
 
 
 def _shard_of(sample: ImageSample, num_shards: int) -> int:
