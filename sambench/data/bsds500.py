@@ -54,12 +54,13 @@ def load_groundtruth(path: Path) -> list[tuple[LabelMap, BoolMask]]:
             ground truth (the message names the file and what is wrong).
     """
     import scipy.io
+    from scipy.io.matlab import MatReadError
 
     if not path.is_file():
         raise MissingFileError(f"BSDS500 ground-truth file {path} not found")
     try:
         data = scipy.io.loadmat(str(path))
-    except (OSError, ValueError, TypeError, NotImplementedError) as error:
+    except (OSError, ValueError, TypeError, NotImplementedError, MatReadError) as error:
         raise DataError(f"{path}: cannot read MATLAB file: {error}") from error
     cells = data.get("groundTruth")
     if not isinstance(cells, np.ndarray) or cells.dtype != object or cells.size == 0:
