@@ -306,7 +306,10 @@ def load_card(path: Path) -> DatasetCard:
                 "or glob pattern inside the dataset folder"
             )
         if digest is not None and (not isinstance(digest, str) or not _SHA256.match(digest)):
-            raise fail(f"annotation_sha256.{label}", "64 lower-case hex digits or null")
+            raise ConfigError(
+                f"{path}: field 'annotation_sha256' value of {label!r} must be 64 lower-case hex "
+                f"digits (quoted) or null, got {digest!r}"
+            )
 
     subsample = parse_rule(data.get("subsample"), str(path), path.parent)
 

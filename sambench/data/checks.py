@@ -129,7 +129,9 @@ def quick_status(card: DatasetCard, data_root: Path) -> CheckResult:
     started = time.perf_counter()
     missing = missing_path(card, data_root)
     if missing is not None:
-        return CheckResult(card.name, MISSING, _not_found(card, missing), seconds=_since(started))
+        return CheckResult(
+            card.name, MISSING, _not_found(card, data_root, missing), seconds=_since(started)
+        )
     root = card.dataset_root(data_root)
     recorded = [label for label, sha in card.annotation_sha256.items() if sha is not None]
     try:
@@ -154,7 +156,9 @@ def check(card: DatasetCard, data_root: Path, *, deep: bool = False) -> CheckRes
     started = time.perf_counter()
     missing = missing_path(card, data_root)
     if missing is not None:
-        return CheckResult(card.name, MISSING, _not_found(card, missing), seconds=_since(started))
+        return CheckResult(
+            card.name, MISSING, _not_found(card, data_root, missing), seconds=_since(started)
+        )
     dataset = card.open(data_root)
     labels = _labels(card, dataset)
     if not isinstance(dataset, IndexedDataset):
@@ -220,13 +224,13 @@ def _subsample_summary(dataset: IndexedDataset) -> str | None:
     )
 
 
-def _not_found(card: DatasetCard, path: Path) -> str:
+def _not_found(card: DatasetCard, data_root: Path, path: Path) -> str:
     """``<path> not found``, naming what its existing parent holds instead (a wrong split)."""
     message = f"{path} not found"
     if card.format == "synthetic":
         return message + " (generated on first use)"
     parent = path.parent
-    if parent.is_dir() and path.parent != path:
+    if path != card.dataset_root(data_root) and parent.is_dir():
         beside = sorted(entry.name for entry in parent.iterdir() if not entry.name.startswith("."))
         if beside:
             shown = ", ".join(beside[:5]) + (", ..." if len(beside) > 5 else "")
