@@ -12,7 +12,11 @@ MODELS: Registry[PromptableModel] = Registry(
     entry_point_group="sambench.models",
     # The SAM-family adapters import torch only when a model is built, so listing works
     # on an install without the [sam], [sam2] or [hf] extras.
-    builtin_modules=("sambench.models.classical", "sambench.models.sam"),
+    builtin_modules=(
+        "sambench.models.classical",
+        "sambench.models.sam",
+        "sambench.models.sam2_image",
+    ),
 )
 
 
