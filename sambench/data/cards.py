@@ -188,15 +188,19 @@ class DatasetCard:
 
     def __reduce__(self) -> tuple[Any, ...]:
         # MappingProxyType fields do not pickle: rebuild from plain data
-        return (_card_from_dict, (self.as_dict(), self.path))
+        return (_card_from_dict, (self.as_dict(), self.path, self.subsample))
 
     def _where(self) -> str:
         return str(self.path) if self.path is not None else f"dataset card {self.name!r}"
 
 
-def _card_from_dict(data: dict[str, Any], path: Path | None) -> DatasetCard:
+def _card_from_dict(
+    data: dict[str, Any], path: Path | None, subsample: SubsampleRule | None = None
+) -> DatasetCard:
     counts = data["paper_counts"]
     where = str(path) if path is not None else f"dataset card {data['name']!r}"
+    if subsample is None:
+        subsample = parse_rule(data["subsample"], where, None)
     return DatasetCard(
         **{
             **data,
@@ -205,7 +209,7 @@ def _card_from_dict(data: dict[str, Any], path: Path | None) -> DatasetCard:
             "paper_counts": None if counts is None else PaperCounts(**counts),
             "options": MappingProxyType(dict(data["options"])),
             "annotation_sha256": MappingProxyType(dict(data["annotation_sha256"])),
-            "subsample": parse_rule(data["subsample"], where, None),
+            "subsample": subsample,
         },
         path=path,
     )

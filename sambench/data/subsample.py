@@ -47,6 +47,7 @@ from pathlib import Path
 from typing import Any
 
 from sambench.errors import ConfigError, DataError
+from sambench.resources import data_folder
 
 DEFAULT_THRESHOLD = 15_000
 """Datasets with more masks than this are subsampled (SAM App. D.1)."""
@@ -76,13 +77,22 @@ class SubsampleRule:
     frozen: Path | None = None
 
     def as_dict(self) -> dict[str, Any]:
-        """JSON-safe form (the frozen path as given)."""
+        """JSON-safe form; a frozen list shipped with sambench is named ``datasets/...``
+        (machine-independent), any other by its path."""
         return {
             "threshold": self.threshold,
             "budget": self.budget,
             "seed": self.seed,
-            "frozen": None if self.frozen is None else str(self.frozen),
+            "frozen": None if self.frozen is None else _display(self.frozen),
         }
+
+
+def _display(path: Path) -> str:
+    try:
+        cards = data_folder("datasets").resolve()
+        return f"datasets/{path.resolve().relative_to(cards).as_posix()}"
+    except (FileNotFoundError, ValueError):
+        return str(path)
 
 
 def seed_key(seed: int, image_id: str) -> str:
