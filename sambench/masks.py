@@ -20,6 +20,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TypedDict
 
+import cv2
 import numpy as np
 import numpy.typing as npt
 from pycocotools import mask as mask_utils
@@ -34,11 +35,27 @@ class RLE(TypedDict):
     counts: str
 
 
+_LARGE_MASK = 1 << 18
+"""Masks with at least this many pixels are reordered to column-major by OpenCV."""
+
+
 def encode(mask: npt.NDArray[np.generic]) -> RLE:
-    """Encode one 2-D mask (any dtype; non-zero is foreground) as a JSON-safe RLE."""
+    """Encode one 2-D mask (any dtype; non-zero is foreground) as a JSON-safe RLE.
+
+    COCO RLE runs down columns, so a row-major mask is first laid out column-major; for
+    large masks OpenCV's transpose does that several times faster than NumPy's copy (the
+    RLE is identical).
+
+    >>> m = np.zeros((600, 500), dtype=bool); m[100:300, 50:70] = True
+    >>> encode(m) == encode(np.asfortranarray(m))
+    True
+    """
     if mask.ndim != 2:
         raise ValueError(f"expected a 2-D mask, got shape {mask.shape}")
-    raw = mask_utils.encode(np.asfortranarray(mask.astype(np.uint8, copy=False)))
+    as_bytes = mask.astype(np.uint8, copy=False)
+    if as_bytes.size >= _LARGE_MASK and not as_bytes.flags.f_contiguous:
+        as_bytes = np.asarray(cv2.transpose(np.ascontiguousarray(as_bytes)), dtype=np.uint8).T
+    raw = mask_utils.encode(np.asfortranarray(as_bytes))
     return {
         "size": [int(raw["size"][0]), int(raw["size"][1])],
         "counts": raw["counts"].decode("ascii"),

@@ -36,7 +36,7 @@ import numpy as np
 from PIL import Image as PILImage
 
 from sambench import masks
-from sambench.data.base import IndexedDataset, IndexEntry, VerifyReport, encode_mask
+from sambench.data.base import IndexedDataset, IndexEntry, VerifyReport
 from sambench.data.checksums import MissingFileError, expand
 from sambench.data.coco import ImageFile
 from sambench.data.subsample import SubsampleRule
@@ -311,7 +311,7 @@ class Ade20kDataset(IndexedDataset):
                     f"instance mask {path} is {pixels.shape[1]}x{pixels.shape[0]} but "
                     f"{image.json_path} says {image.width}x{image.height} (width x height)"
                 )
-            rle = encode_mask(pixels == VISIBLE)
+            rle = masks.encode(pixels == VISIBLE)
             area = masks.area(rle)
             if area == 0:
                 continue

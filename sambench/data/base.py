@@ -21,38 +21,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
-import cv2
-import numpy as np
-import numpy.typing as npt
-
-from sambench import masks
 from sambench.data.checksums import MissingFileError, label_digest
 from sambench.data.subsample import Selection, SubsampleRule, select
-from sambench.masks import RLE
 from sambench.samples import ImageSample
 
 if TYPE_CHECKING:
     from sambench.data.prepare import PreparedCache
-
-
-_LARGE_MASK = 1 << 18
-
-
-def encode_mask(mask: npt.NDArray[np.bool_]) -> RLE:
-    """:func:`sambench.masks.encode` of a C-ordered boolean mask, handed over in the
-    column-major layout the codec needs (transposed by OpenCV, several times faster than
-    NumPy's copy for large masks; the RLE is identical).
-
-    >>> m = np.zeros((600, 500), dtype=bool); m[100:300, 50:70] = True
-    >>> encode_mask(m) == masks.encode(m)
-    True
-    """
-    if mask.ndim != 2 or mask.dtype != np.bool_:
-        raise ValueError(f"expected a 2-D boolean mask, got {mask.dtype} {mask.shape}")
-    if mask.size < _LARGE_MASK:  # below this, the plain path is as fast
-        return masks.encode(mask)
-    column_major = cv2.transpose(np.ascontiguousarray(mask).view(np.uint8)).T
-    return masks.encode(column_major)
 
 
 class Dataset(ABC):
@@ -333,5 +307,4 @@ __all__ = [
     "IndexedDataset",
     "MissingFileError",
     "VerifyReport",
-    "encode_mask",
 ]

@@ -20,7 +20,7 @@ import numpy as np
 from PIL import Image as PILImage
 
 from sambench import masks
-from sambench.data.base import IndexedDataset, IndexEntry, VerifyReport, encode_mask
+from sambench.data.base import IndexedDataset, IndexEntry, VerifyReport
 from sambench.data.checksums import MissingFileError, expand
 from sambench.data.coco import ImageFile
 from sambench.data.subsample import SubsampleRule
@@ -137,7 +137,7 @@ class Bbbc038Dataset(IndexedDataset):
                     f"mask {path} is {pixels.shape[1]}x{pixels.shape[0]} but its image is "
                     f"{width}x{height} (width x height)"
                 )
-            rle = encode_mask(pixels > 0)
+            rle = masks.encode(pixels > 0)
             area = masks.area(rle)
             if area == 0:
                 continue

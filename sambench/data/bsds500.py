@@ -30,7 +30,7 @@ import numpy as np
 import numpy.typing as npt
 
 from sambench import masks
-from sambench.data.base import IndexedDataset, IndexEntry, VerifyReport, encode_mask
+from sambench.data.base import IndexedDataset, IndexEntry, VerifyReport
 from sambench.data.checksums import MissingFileError, expand
 from sambench.data.coco import ImageFile
 from sambench.data.subsample import SubsampleRule
@@ -197,7 +197,7 @@ class Bsds500Dataset(IndexedDataset):
             for label in np.unique(segmentation):
                 if label == 0:
                     continue
-                rle = encode_mask(segmentation == label)
+                rle = masks.encode(segmentation == label)
                 box = masks.bbox(rle)
                 objects.append(
                     ObjectAnnotation(
