@@ -16,6 +16,7 @@ MODELS: Registry[PromptableModel] = Registry(
         "sambench.models.classical",
         "sambench.models.sam",
         "sambench.models.sam2_image",
+        "sambench.models.hf",
     ),
 )
 
