@@ -507,3 +507,31 @@ def test_cli_reports_a_missing_checkpoint_in_one_line(tmp_path: Path) -> None:
     result = run_cli("run", "--model", "sam-vit-b", "--out", str(tmp_path / "r"), "--no-progress")
     assert result.returncode == 2
     assert "needs --checkpoint" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_model_modules_import_and_list_without_torch(tmp_path: Path) -> None:
+    """sambench list models works on an install without the model extras; building a SAM
+    model there is a one-line error naming the extra."""
+    import subprocess
+    import sys
+
+    from tests.conftest import REPO
+
+    blocked = ("torch", "torchvision", "segment_anything", "sam2", "transformers", "safetensors")
+    script = (
+        "import sys\n"
+        f"for name in {blocked!r}: sys.modules[name] = None\n"
+        "import sambench.models.sam, sambench.models.sam2_image, sambench.models.hf\n"
+        "import sambench.embedding_cache, sambench.runner\n"
+        "from sambench.cli import main\n"
+        "code = main(['list', 'models'])\n"
+        f"code += main(['run', '--model', 'sam-vit-b', '--out', {str(tmp_path / 'r')!r}])\n"
+        "sys.exit(code)\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script], cwd=REPO, capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 2, result.stderr
+    names = {line.split("\t")[0] for line in result.stdout.splitlines()}
+    assert {"sam-vit-h", "sam2", "hf-sam", "hf-sam2"} <= names
+    assert "needs PyTorch: pip install 'sambench[sam]'" in result.stderr
