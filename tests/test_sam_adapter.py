@@ -360,3 +360,15 @@ def test_real_vit_b_architecture_from_checkpoint(tmp_path: Path) -> None:
     out = model.predict(embedding, [ONE_POINT], multimask_output=True)[0]
     assert out.masks.shape == (3, 240, 320) and out.low_res_logits is not None
     assert out.low_res_logits.shape == (3, 256, 256)
+
+
+def test_from_module_records_the_checkpoint_it_came_from(tmp_path: Path) -> None:
+    """A plugin that builds its own SAM-compatible module (MobileSAM, say) and wraps it."""
+    sam = micro_sam(seed=2)
+    path = tmp_path / "plugin_weights.pt"
+    torch.save(sam.state_dict(), path)
+    model = SegmentAnything.from_module(sam, name="mobile-sam", device="cpu", checkpoint=path)
+    described = model.describe()
+    assert described["name"] == "mobile-sam" and described["checkpoint"] == str(path)
+    assert described["checkpoint_sha256"] == hashlib.sha256(path.read_bytes()).hexdigest()
+    assert described["checkpoint_sha256"] in model.cache_identity()

@@ -177,6 +177,7 @@ class SegmentAnything(PromptableModel):
         device: str | None = "auto",
         dtype: str = "float32",
         max_batch: int = 64,
+        checkpoint: str | Path | None = None,
         weights_sha256: str | None = None,
     ) -> SegmentAnything:
         """Wrap an already-built :class:`segment_anything.modeling.Sam` module.
@@ -192,6 +193,8 @@ class SegmentAnything(PromptableModel):
             device: As for the constructor.
             dtype: As for the constructor.
             max_batch: As for the constructor.
+            checkpoint: The file the weights were loaded from, if any: recorded in the
+                manifest with its SHA-256 (which then identifies the weights).
             weights_sha256: Identity of the weights for provenance and the embedding cache;
                 by default a SHA-256 over the module's state dict, computed when first needed.
         """
@@ -204,8 +207,10 @@ class SegmentAnything(PromptableModel):
             device=device,
             dtype=dtype,
             max_batch=max_batch,
-            checkpoint=None,
-            weights_sha256=weights_sha256,
+            checkpoint=Path(checkpoint) if checkpoint is not None else None,
+            weights_sha256=weights_sha256
+            if weights_sha256 is not None or checkpoint is None
+            else sha256_file(Path(checkpoint)),
         )
         return self
 

@@ -169,6 +169,7 @@ class Sam2Image(PromptableModel):
         device: str | None = "auto",
         dtype: str = "float32",
         max_batch: int = 64,
+        checkpoint: str | Path | None = None,
         weights_sha256: str | None = None,
     ) -> Sam2Image:
         """Wrap an already-built ``SAM2Base`` module (random weights in tests, a fine-tune).
@@ -181,6 +182,8 @@ class Sam2Image(PromptableModel):
             device: As for the constructor.
             dtype: As for the constructor.
             max_batch: As for the constructor.
+            checkpoint: The file the weights were loaded from, if any: recorded in the
+                manifest with its SHA-256 (which then identifies the weights).
             weights_sha256: Identity of the weights; by default a SHA-256 over the state dict.
         """
         require_torch("sam2")
@@ -193,8 +196,10 @@ class Sam2Image(PromptableModel):
             device=device,
             dtype=dtype,
             max_batch=max_batch,
-            checkpoint=None,
-            weights_sha256=weights_sha256,
+            checkpoint=Path(checkpoint) if checkpoint is not None else None,
+            weights_sha256=weights_sha256
+            if weights_sha256 is not None or checkpoint is None
+            else sha256_file(Path(checkpoint)),
         )
         return self
 
