@@ -13,5 +13,12 @@ class DataError(SambenchError):
     """A dataset file is missing or malformed."""
 
 
+class MissingFileError(DataError):
+    """A file or folder a dataset needs does not exist (the message names it).
+
+    Suites treat such a dataset as absent rather than broken.
+    """
+
+
 class RecordsError(SambenchError):
     """A run directory's records are unreadable or inconsistent."""

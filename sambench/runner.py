@@ -20,9 +20,8 @@ from typing import Any
 from tqdm import tqdm
 
 from sambench.data import DATASETS, open_dataset
-from sambench.data.checksums import MissingFileError
 from sambench.embedding_cache import EmbeddingCache, open_cache
-from sambench.errors import SambenchError
+from sambench.errors import MissingFileError, SambenchError
 from sambench.metrics.base import MetricValue
 from sambench.models import PromptableModel, build_model
 from sambench.provenance import environment, sambench_build, utc_now

@@ -19,8 +19,7 @@ from PIL import Image
 from sambench.data import open_dataset
 from sambench.data.ade20k import Ade20kDataset
 from sambench.data.checks import MISSING, check
-from sambench.data.checksums import MissingFileError
-from sambench.errors import DataError
+from sambench.errors import DataError, MissingFileError
 from sambench.samples import ImageSample
 from tests.conftest import shared_data_root
 

@@ -17,10 +17,9 @@ import numpy as np
 import pytest
 
 from sambench.data import open_dataset
-from sambench.data.checksums import MissingFileError
 from sambench.data.coco import CocoDataset
 from sambench.data.lvis import LvisDataset
-from sambench.errors import DataError
+from sambench.errors import DataError, MissingFileError
 from tests.conftest import shared_data_root
 
 COCO_JSON = "annotations/instances_val2017.json"

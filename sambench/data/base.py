@@ -21,8 +21,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from sambench.data.checksums import MissingFileError, label_digest
+from sambench.data.checksums import label_digest
 from sambench.data.subsample import Selection, SubsampleRule, select
+from sambench.errors import MissingFileError
 from sambench.samples import ImageSample
 
 if TYPE_CHECKING:

@@ -21,10 +21,10 @@ from PIL import Image as PILImage
 
 from sambench import masks
 from sambench.data.base import IndexedDataset, IndexEntry, VerifyReport
-from sambench.data.checksums import MissingFileError, expand
+from sambench.data.checksums import expand
 from sambench.data.coco import ImageFile
 from sambench.data.subsample import SubsampleRule
-from sambench.errors import DataError
+from sambench.errors import DataError, MissingFileError
 from sambench.samples import ImageSample, ObjectAnnotation
 
 

@@ -31,10 +31,10 @@ import numpy.typing as npt
 
 from sambench import masks
 from sambench.data.base import IndexedDataset, IndexEntry, VerifyReport
-from sambench.data.checksums import MissingFileError, expand
+from sambench.data.checksums import expand
 from sambench.data.coco import ImageFile
 from sambench.data.subsample import SubsampleRule
-from sambench.errors import DataError
+from sambench.errors import DataError, MissingFileError
 from sambench.masks import BoolMask
 from sambench.samples import ImageSample, ObjectAnnotation
 

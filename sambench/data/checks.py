@@ -27,9 +27,9 @@ from PIL import Image as PILImage
 
 from sambench.data.base import IndexedDataset, VerifyReport
 from sambench.data.cards import DatasetCard
-from sambench.data.checksums import MissingFileError, is_pattern, label_digest
+from sambench.data.checksums import is_pattern, label_digest
 from sambench.data.coco import ImageFile
-from sambench.errors import ConfigError, DataError
+from sambench.errors import ConfigError, DataError, MissingFileError
 
 FOUND = "found"
 MISSING = "missing"

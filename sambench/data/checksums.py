@@ -30,14 +30,10 @@ import hashlib
 from collections.abc import Iterable
 from pathlib import Path
 
-from sambench.errors import DataError
+from sambench.errors import DataError, MissingFileError
 from sambench.provenance import sha256_file
 
 _GLOB_CHARS = frozenset("*?[")
-
-
-class MissingFileError(DataError):
-    """A file or folder a dataset needs does not exist (the message names it)."""
 
 
 def is_pattern(label: str) -> bool:
@@ -103,7 +99,6 @@ def label_digest(root: Path, label: str) -> str:
 
 
 __all__ = [
-    "MissingFileError",
     "expand",
     "file_digest",
     "is_pattern",

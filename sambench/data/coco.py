@@ -37,9 +37,8 @@ from PIL import Image as PILImage
 
 from sambench import masks
 from sambench.data.base import IndexedDataset, IndexEntry, VerifyReport
-from sambench.data.checksums import MissingFileError
 from sambench.data.subsample import SubsampleRule
-from sambench.errors import DataError
+from sambench.errors import DataError, MissingFileError
 from sambench.masks import RLE
 from sambench.samples import Image, ImageSample, ObjectAnnotation
 

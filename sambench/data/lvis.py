@@ -31,10 +31,9 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from sambench.data.base import VerifyReport
-from sambench.data.checksums import MissingFileError
 from sambench.data.coco import CocoDataset, CocoDialect, _ImageEntry, _Index, read_index
 from sambench.data.subsample import SubsampleRule
-from sambench.errors import DataError
+from sambench.errors import DataError, MissingFileError
 
 _COCO_2014_PREFIX = "COCO_"
 
