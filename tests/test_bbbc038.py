@@ -10,8 +10,7 @@ from PIL import Image
 
 from sambench.data import open_dataset
 from sambench.data.bbbc038 import Bbbc038Dataset
-from sambench.data.checksums import MissingFileError
-from sambench.errors import DataError
+from sambench.errors import DataError, MissingFileError
 from tests.conftest import shared_data_root
 
 

@@ -11,8 +11,7 @@ import scipy.io
 
 from sambench.data import open_dataset
 from sambench.data.bsds500 import Bsds500Dataset, load_boundaries, load_groundtruth
-from sambench.data.checksums import MissingFileError
-from sambench.errors import DataError
+from sambench.errors import DataError, MissingFileError
 from tests.conftest import shared_data_root
 
 DATA = "BSR/BSDS500/data"
