@@ -206,3 +206,16 @@ def test_official_checkpoint_names_imply_their_config() -> None:
     )
     assert config_for_checkpoint(Path("sam2_hiera_tiny.pt")) == "configs/sam2/sam2_hiera_t.yaml"
     assert config_for_checkpoint(Path("my_finetune.pt")) is None
+
+
+def test_sam2_0_config_equals_predictor(image: np.ndarray) -> None:
+    """SAM 2.0 configs (configs/sam2/...) work the same way as SAM 2.1's."""
+    config = "configs/sam2/sam2_hiera_t.yaml"
+    torch.manual_seed(7)
+    model = build_sam2_model(config, overrides=SMALL)
+    reference = SAM2ImagePredictor(model)
+    reference._bb_feat_sizes = [(SIZE // 4,) * 2, (SIZE // 8,) * 2, (SIZE // 16,) * 2]
+    reference.set_image(image)
+    adapter = Sam2Image.from_module(model, model_config=config, device="cpu")
+    prompts = [Prompt(clicks=(Click(80, 60, True),)), Prompt(box=(15, 10, 120, 100))]
+    assert_equal_to_official(adapter, reference, image, prompts, adapter.embed(image))
