@@ -358,10 +358,9 @@ ENCODER_CALLS: list[int] = []
 
 
 def _micro_sam_factory(**options: Any) -> PromptableModel:
-    from sambench.models.sam import SegmentAnything
-    from tests.test_sam_adapter import micro_sam
+    from sambench.models.sam import SegmentAnything, build_micro_sam
 
-    sam = micro_sam(seed=0)
+    sam = build_micro_sam(seed=0)
     sam.image_encoder.register_forward_hook(lambda *args: ENCODER_CALLS.append(1))
     return SegmentAnything.from_module(sam, name="test-sam-micro", device="cpu", **options)
 

@@ -7,7 +7,6 @@ Every test runs on a random-weight "micro" SAM built from the official modules (
 from __future__ import annotations
 
 import hashlib
-from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -18,17 +17,10 @@ torch = pytest.importorskip("torch")
 pytest.importorskip("segment_anything")
 
 from segment_anything import SamPredictor  # noqa: E402
-from segment_anything.modeling import (  # noqa: E402
-    ImageEncoderViT,
-    MaskDecoder,
-    PromptEncoder,
-    Sam,
-    TwoWayTransformer,
-)
 
 from sambench.errors import SambenchError  # noqa: E402
 from sambench.models import MODELS, build_model  # noqa: E402
-from sambench.models.sam import SegmentAnything  # noqa: E402
+from sambench.models.sam import SegmentAnything, build_micro_sam  # noqa: E402
 from sambench.prompts import Click, Prompt  # noqa: E402
 
 ATOL = 1e-5
@@ -37,37 +29,8 @@ LOW_RES = 64
 
 
 def micro_sam(seed: int = 0) -> Any:
-    """A random-weight SAM with the official modules at a 256² input (env-notes §7)."""
-    torch.manual_seed(seed)
-    return Sam(
-        image_encoder=ImageEncoderViT(
-            img_size=256,
-            patch_size=16,
-            embed_dim=64,
-            depth=2,
-            num_heads=2,
-            mlp_ratio=4,
-            out_chans=256,
-            qkv_bias=True,
-            norm_layer=partial(torch.nn.LayerNorm, eps=1e-6),
-            use_rel_pos=True,
-            window_size=4,
-            global_attn_indexes=(1,),
-        ),
-        prompt_encoder=PromptEncoder(
-            embed_dim=256,
-            image_embedding_size=(16, 16),
-            input_image_size=(256, 256),
-            mask_in_chans=16,
-        ),
-        mask_decoder=MaskDecoder(
-            num_multimask_outputs=3,
-            transformer=TwoWayTransformer(depth=2, embedding_dim=256, mlp_dim=2048, num_heads=8),
-            transformer_dim=256,
-            iou_head_depth=3,
-            iou_head_hidden_dim=256,
-        ),
-    ).eval()
+    """The random-weight micro SAM (env-notes §7)."""
+    return build_micro_sam(seed)
 
 
 def smooth_image(height: int = 200, width: int = 300, seed: int = 0) -> np.ndarray:
