@@ -129,7 +129,7 @@ class SegmentAnything(PromptableModel):
 
     name = "sam"
     capabilities = ModelCapabilities(
-        points=True, boxes=True, mask_input=True, text=False, multimask=True
+        points=True, boxes=True, mask_input=True, text=False, multimask=True, logits=True
     )
 
     def __init__(
@@ -270,10 +270,18 @@ class SegmentAnything(PromptableModel):
     # ----------------------------------------------------------------- prediction
 
     def predict(
-        self, embedding: ImageEmbedding, prompts: Sequence[Prompt], multimask_output: bool
+        self,
+        embedding: ImageEmbedding,
+        prompts: Sequence[Prompt],
+        multimask_output: bool,
+        return_logits: bool = False,
     ) -> list[ModelOutput]:
-        """Masks for every prompt; see the module docstring for batching and output modes."""
-        self.check_prompts(prompts, multimask_output)
+        """Masks for every prompt; see the module docstring for batching and output modes.
+
+        With ``return_logits`` each output also carries the upscaled logits the masks are
+        thresholded from (``SamPredictor.predict(..., return_logits=True)``'s masks).
+        """
+        self.check_prompts(prompts, multimask_output, return_logits)
         features: SamFeatures = embedding.features
         original = (embedding.height, embedding.width)
         encoded = [self._encode(prompt, original) for prompt in prompts]
@@ -285,7 +293,15 @@ class SegmentAnything(PromptableModel):
             for indices in by_tokens.values():
                 for start in range(0, len(indices), self.max_batch):
                     chunk = indices[start : start + self.max_batch]
-                    self._decode(features, original, encoded, chunk, multimask_output, outputs)
+                    self._decode(
+                        features,
+                        original,
+                        encoded,
+                        chunk,
+                        multimask_output,
+                        outputs,
+                        return_logits,
+                    )
         return [out for out in outputs if out is not None]
 
     def _encode(self, prompt: Prompt, original: tuple[int, int]) -> _Encoded:
@@ -308,6 +324,7 @@ class SegmentAnything(PromptableModel):
         chunk: list[int],
         multimask_output: bool,
         outputs: list[ModelOutput | None],
+        return_logits: bool = False,
     ) -> None:
         """Run one mask-decoder call for prompts with equal token counts; fill ``outputs``."""
         import torch
@@ -339,12 +356,14 @@ class SegmentAnything(PromptableModel):
                 low_res[start : start + POSTPROCESS_CHUNK], features.input_size, original
             )
             masks = (upscaled > self.model.mask_threshold).cpu().numpy()
+            full = upscaled.float().cpu().numpy() if return_logits else None
             for offset, index in enumerate(order[start : start + POSTPROCESS_CHUNK]):
                 row = start + offset
                 outputs[index] = ModelOutput(
                     masks=masks[offset],
                     iou_predictions=iou_np[row].astype(np.float32),
                     low_res_logits=logits_np[row].astype(np.float32),
+                    logits=None if full is None else full[offset],
                 )
 
     def _prompt_embeddings(self, items: list[_Encoded]) -> tuple[torch.Tensor, torch.Tensor]:
@@ -530,3 +549,28 @@ def build_micro_sam(seed: int = 0) -> Any:
             iou_head_hidden_dim=256,
         ),
     ).eval()
+
+
+def micro_random_sam(
+    *, seed: int = 0, device: str | None = "auto", dtype: str = "float32", max_batch: int = 64
+) -> SegmentAnything:
+    """Model ``sam-micro-random``: :func:`build_micro_sam` as a runnable model.
+
+    Random weights: for smoke tests of a set-up and for speed benchmarks of everything
+    around the model (``sambench bench``); its masks and scores are meaningless and never
+    belong in a results table.
+
+    Arguments:
+      seed (int): Seed of the random weights.
+      device, dtype, max_batch: As for :class:`SegmentAnything`.
+    """
+    return SegmentAnything.from_module(
+        build_micro_sam(seed),
+        name="sam-micro-random",
+        device=device,
+        dtype=dtype,
+        max_batch=max_batch,
+    )
+
+
+MODELS.add("sam-micro-random", micro_random_sam)
