@@ -17,7 +17,8 @@ Card fields (``*`` = required)::
     title*         str   full name of the dataset
     abbreviation*  str   short name used in tables (the SAM paper's Table 7 abbreviation)
     format*        str   loader, a FORMATS name (coco, lvis, bsds500, bbbc038, ade20k,
-                         synthetic)
+                         instance-png, dram, cityscapes-panoptic, via, woodscape, visor,
+                         ytvis, hypersim, miap, synthetic)
     source*        list  official URLs (may be empty for generated data)
     license*       str   license / terms of use, annotations and images
     citation*      str   BibTeX entry, or null when there is nothing to cite
@@ -33,6 +34,20 @@ Card fields (``*`` = required)::
                            bsds500   images, groundtruth (the split's folders)
                            bbbc038   images (the stage folder, e.g. stage1_train)
                            ade20k    images (the split folder of the full release)
+                           instance-png  images and labels (label folder; default: the
+                                     image folder), or images.<part> / labels.<part>
+                                     for several parts read as one dataset
+                           dram      images (DRAM_processed/test), labels
+                           cityscapes-panoptic  images (leftImg8bit/<split>),
+                                     gt (gtFine/<split>)
+                           via       images.<part>, annotations.<part> (VIA JSON)
+                           woodscape images (rgb_images), annotations
+                                     (instance_annotations)
+                           visor     annotations (one JSON per video), frames
+                           ytvis     images (frame folder), annotations (JSON)
+                           hypersim  scenes (the folder of ai_VVV_NNN scenes)
+                           miap      boxes (MIAP CSV), masks_csv (Open Images CSV),
+                                     masks (mask PNG folder), images
                            synthetic images, annotations
     paper_counts*  map   {images: int, masks: int} the SAM paper used (Table 7), or null
     conversion*    str   how native annotations become per-object masks, which ids are
@@ -61,7 +76,26 @@ Card fields (``*`` = required)::
                                      after the LVIS folder (default coco; null: none)
                            bsds500   annotators: all | [1-based indices] (default all)
                            ade20k    max_part_level: null (all) | 0, 1, ... (default null)
+                           instance-png  encoding: instance | binary; background,
+                                     ignore: lists of values (default [0], []);
+                                     categories: {value: name}; threshold (binary,
+                                     default 0); split: none | components;
+                                     min_area; image_suffix, label_suffix (default
+                                     .png); recursive (false); include: key globs
+                           dram      per: class | component (default class)
+                           woodscape skip_tags (default [void])
+                           visor     annotation_size: [height, width] (default
+                                     [1080, 1920])
+                           ytvis     frames: {stride, offset, per_video}
+                                     (sambench.data.video; default all annotated)
+                           miap      variant: person | clothing; labels (Open
+                                     Images label ids); margin (0.01);
+                                     include_groups (false)
                            synthetic num_images, seed
+    attributes     list  CSV joins attaching per-object attributes, for any format (see
+                         sambench.data.attributes): [{file, object_column and/or
+                         image_column, columns, types}]; each file is also an annotation
+                         checksum label. Default: none.
 """
 
 from __future__ import annotations
@@ -77,14 +111,25 @@ import yaml
 
 from sambench.data import DATASETS
 from sambench.data.ade20k import Ade20kDataset
+from sambench.data.attributes import AttributeTable, parse_tables, with_attributes
 from sambench.data.base import Dataset
 from sambench.data.bbbc038 import Bbbc038Dataset
 from sambench.data.bsds500 import Bsds500Dataset
+from sambench.data.cityscapes import CityscapesPanopticDataset
 from sambench.data.coco import CocoDataset, MultiCocoDataset
+from sambench.data.dram import PER, DramDataset
+from sambench.data.hypersim import HypersimDataset
+from sambench.data.instance_png import ENCODINGS, SPLITS, LabelMapDataset, LabelMapRule
 from sambench.data.lvis import LvisDataset
+from sambench.data.miap import VARIANTS, MiapDataset
+from sambench.data.ndd20 import Ndd20Dataset
 from sambench.data.prepare import default_cache_root
 from sambench.data.subsample import SubsampleRule, parse_rule
 from sambench.data.synthetic import generate_synthetic
+from sambench.data.video import parse_frame_choice
+from sambench.data.visor import VisorDataset
+from sambench.data.woodscape import WoodScapeDataset
+from sambench.data.ytvis import YtvisDataset
 from sambench.errors import ConfigError
 from sambench.registry import Registry
 from sambench.resources import data_folder
@@ -104,7 +149,7 @@ _TEXT_FIELDS = (
     "download",
 )
 _REQUIRED = (*_TEXT_FIELDS, "source", "citation", "layout", "paper_counts")
-_OPTIONAL = ("annotation_sha256", "subsample", "options")
+_OPTIONAL = ("annotation_sha256", "subsample", "options", "attributes")
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 
 
@@ -141,6 +186,7 @@ class DatasetCard:
         default_factory=lambda: MappingProxyType({})
     )
     subsample: SubsampleRule | None = None
+    attributes: tuple[AttributeTable, ...] = ()
     path: Path | None = field(default=None, compare=False)
 
     def dataset_root(self, data_root: Path) -> Path:
@@ -161,8 +207,9 @@ class DatasetCard:
             ) from None
 
     def open(self, data_root: Path) -> Dataset:
-        """The dataset under ``data_root``, opened with the loader of the card's format."""
-        return FORMATS.get(self.format)(self, Path(data_root))
+        """The dataset under ``data_root``, opened with the loader of the card's format (and
+        its ``attributes`` tables joined, if any)."""
+        return with_attributes(FORMATS.get(self.format)(self, Path(data_root)), self.attributes)
 
     def as_dict(self) -> dict[str, Any]:
         """The card as plain JSON-safe data (for manifests and listings)."""
@@ -184,6 +231,7 @@ class DatasetCard:
             "annotation_sha256": dict(self.annotation_sha256),
             "subsample": None if self.subsample is None else self.subsample.as_dict(),
             "options": dict(self.options),
+            "attributes": [table.as_dict() for table in self.attributes],
         }
 
     def __reduce__(self) -> tuple[Any, ...]:
@@ -210,6 +258,16 @@ def _card_from_dict(
             "options": MappingProxyType(dict(data["options"])),
             "annotation_sha256": MappingProxyType(dict(data["annotation_sha256"])),
             "subsample": subsample,
+            "attributes": tuple(
+                AttributeTable(
+                    file=t["file"],
+                    columns=t["columns"],
+                    object_column=t["object_column"],
+                    image_column=t["image_column"],
+                    types=t["types"],
+                )
+                for t in data.get("attributes") or ()
+            ),
         },
         path=path,
     )
@@ -316,6 +374,7 @@ def load_card(path: Path) -> DatasetCard:
             )
 
     subsample = parse_rule(data.get("subsample"), str(path), path.parent)
+    attributes = parse_tables(data.get("attributes"), str(path))
 
     return DatasetCard(
         name=name,
@@ -333,6 +392,7 @@ def load_card(path: Path) -> DatasetCard:
         options=MappingProxyType(dict(options)),
         annotation_sha256=MappingProxyType({str(k): v for k, v in checksums.items()}),
         subsample=subsample,
+        attributes=attributes,
         path=path,
     )
 
@@ -516,6 +576,242 @@ def open_ade20k(card: DatasetCard, data_root: Path) -> Dataset:
         card.dataset_root(data_root),
         card.layout_path("images"),
         max_part_level=level,
+        **_common(card, data_root),
+    )
+
+
+def _int_list(value: object) -> bool:
+    return isinstance(value, list) and all(
+        isinstance(v, int) and not isinstance(v, bool) for v in value
+    )
+
+
+def _non_negative_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+
+def _parts(card: DatasetCard, first: str, second: str) -> dict[str, tuple[str, str]]:
+    """``part -> (layout.<first>[.part], layout.<second>[.part])``; a part named ``""`` when
+    the card has plain ``<first>`` / ``<second>`` roles. ``<second>`` defaults to ``<first>``
+    when absent."""
+    names = sorted(role[len(first) + 1 :] for role in card.layout if role.startswith(f"{first}."))
+    if not names:
+        images = card.layout_path(first)
+        return {"": (images, card.layout.get(second, images))}
+    return {
+        part: (
+            card.layout_path(f"{first}.{part}"),
+            card.layout.get(f"{second}.{part}") or card.layout.get(second)
+            or card.layout_path(f"{first}.{part}"),
+        )
+        for part in names
+    }  # fmt: skip
+
+
+@FORMATS.register("instance-png")
+def open_instance_png(card: DatasetCard, data_root: Path) -> Dataset:
+    """One label image per image (:mod:`sambench.data.instance_png`): ``layout.images`` and
+    ``layout.labels`` (or ``.<part>`` roles). Options: see the module docstring above."""
+    _reject_options(
+        card,
+        ("encoding", "background", "ignore", "categories", "threshold", "split", "min_area",
+         "image_suffix", "label_suffix", "recursive", "include"),
+    )  # fmt: skip
+    categories = _option(
+        card,
+        "categories",
+        None,
+        lambda v: (
+            v is None
+            or (
+                isinstance(v, dict)
+                and all(isinstance(k, int) and isinstance(n, str) for k, n in v.items())
+            )
+        ),
+        "null or a mapping of integer label values to class names",
+    )
+    rule = LabelMapRule(
+        encoding=_option(card, "encoding", "instance", lambda v: v in ENCODINGS,
+                         " or ".join(ENCODINGS)),
+        background=tuple(_option(card, "background", [0], _int_list, "a list of integers")),
+        ignore=tuple(_option(card, "ignore", [], _int_list, "a list of integers")),
+        categories=categories,
+        threshold=_option(card, "threshold", 0, _non_negative_int, "an integer >= 0"),
+        split=_option(card, "split", "none", lambda v: v in SPLITS, " or ".join(SPLITS)),
+        min_area=_option(card, "min_area", 0, _non_negative_int, "an integer >= 0"),
+    )  # fmt: skip
+    suffix = (lambda v: isinstance(v, str) and bool(v), "a non-empty file-name ending")
+    return LabelMapDataset(
+        card.name,
+        card.dataset_root(data_root),
+        _parts(card, "images", "labels"),
+        rule,
+        image_suffix=_option(card, "image_suffix", ".png", *suffix),
+        label_suffix=_option(card, "label_suffix", ".png", *suffix),
+        recursive=_option(card, "recursive", False, lambda v: isinstance(v, bool), "true/false"),
+        include=_option(
+            card,
+            "include",
+            [],
+            lambda v: isinstance(v, list) and all(isinstance(g, str) for g in v),
+            "a list of glob patterns",
+        ),
+        **_common(card, data_root),
+    )
+
+
+@FORMATS.register("dram")
+def open_dram(card: DatasetCard, data_root: Path) -> Dataset:
+    """DRAM test paintings with VOC class-index labels (:mod:`sambench.data.dram`).
+
+    Options: ``per`` (``class`` or ``component``, default ``class``).
+    """
+    _reject_options(card, ("per",))
+    return DramDataset(
+        card.name,
+        card.dataset_root(data_root),
+        card.layout_path("images"),
+        card.layout_path("labels"),
+        per=_option(card, "per", "class", lambda v: v in PER, " or ".join(PER)),
+        **_common(card, data_root),
+    )
+
+
+@FORMATS.register("cityscapes-panoptic")
+def open_cityscapes(card: DatasetCard, data_root: Path) -> Dataset:
+    """Cityscapes instance-id maps as panoptic segments (:mod:`sambench.data.cityscapes`)."""
+    _reject_options(card, ())
+    return CityscapesPanopticDataset(
+        card.name,
+        card.dataset_root(data_root),
+        card.layout_path("images"),
+        card.layout_path("gt"),
+        **_common(card, data_root),
+    )
+
+
+@FORMATS.register("via")
+def open_via(card: DatasetCard, data_root: Path) -> Dataset:
+    """VGG Image Annotator JSON (:mod:`sambench.data.ndd20`): ``images.<part>`` and
+    ``annotations.<part>`` (or plain ``images`` / ``annotations``)."""
+    _reject_options(card, ())
+    parts = _parts(card, "images", "annotations")
+    for part, (images, via_json) in parts.items():
+        if images == via_json:
+            role = f"annotations.{part}" if part else "annotations"
+            raise ConfigError(f"{card._where()}: field 'layout.{role}' is required by format 'via'")
+    return Ndd20Dataset(card.name, card.dataset_root(data_root), parts, **_common(card, data_root))
+
+
+@FORMATS.register("woodscape")
+def open_woodscape(card: DatasetCard, data_root: Path) -> Dataset:
+    """WoodScape per-image instance JSONs (:mod:`sambench.data.woodscape`).
+
+    Options: ``skip_tags`` (default ``[void]``).
+    """
+    _reject_options(card, ("skip_tags",))
+    return WoodScapeDataset(
+        card.name,
+        card.dataset_root(data_root),
+        card.layout_path("images"),
+        card.layout_path("annotations"),
+        skip_tags=_option(
+            card,
+            "skip_tags",
+            ["void"],
+            lambda v: isinstance(v, list) and all(isinstance(t, str) for t in v),
+            "a list of tags",
+        ),
+        **_common(card, data_root),
+    )
+
+
+@FORMATS.register("visor")
+def open_visor(card: DatasetCard, data_root: Path) -> Dataset:
+    """VISOR sparse annotations (:mod:`sambench.data.visor`).
+
+    Options: ``annotation_size`` (``[height, width]`` of the polygon coordinates).
+    """
+    _reject_options(card, ("annotation_size",))
+    return VisorDataset(
+        card.name,
+        card.dataset_root(data_root),
+        card.layout_path("annotations"),
+        card.layout_path("frames"),
+        annotation_size=_option(
+            card,
+            "annotation_size",
+            [1080, 1920],
+            lambda v: _int_list(v) and len(v) == 2 and min(v) > 0,
+            "[height, width]",
+        ),
+        **_common(card, data_root),
+    )
+
+
+@FORMATS.register("ytvis")
+def open_ytvis(card: DatasetCard, data_root: Path) -> Dataset:
+    """YouTube-VIS-format video JSON (:mod:`sambench.data.ytvis`).
+
+    Options: ``frames`` (``{stride, offset, per_video}``, :mod:`sambench.data.video`).
+    """
+    _reject_options(card, ("frames",))
+    return YtvisDataset(
+        card.name,
+        card.dataset_root(data_root),
+        card.layout_path("images"),
+        card.layout_path("annotations"),
+        frames=parse_frame_choice(card.options.get("frames"), card._where()),
+        **_common(card, data_root),
+    )
+
+
+@FORMATS.register("hypersim")
+def open_hypersim(card: DatasetCard, data_root: Path) -> Dataset:
+    """Hypersim scenes with HDF5 instance maps (:mod:`sambench.data.hypersim`)."""
+    _reject_options(card, ())
+    return HypersimDataset(
+        card.name,
+        card.dataset_root(data_root),
+        card.layout_path("scenes"),
+        **_common(card, data_root),
+    )
+
+
+@FORMATS.register("miap")
+def open_miap(card: DatasetCard, data_root: Path) -> Dataset:
+    """Open Images masks matched to MIAP boxes (:mod:`sambench.data.miap`).
+
+    Options: ``variant`` (``person`` or ``clothing``), ``labels`` (Open Images label ids),
+    ``margin`` (0.01), ``include_groups`` (false).
+    """
+    _reject_options(card, ("variant", "labels", "margin", "include_groups"))
+    labels = _option(
+        card,
+        "labels",
+        None,
+        lambda v: v is None or (isinstance(v, list) and all(isinstance(x, str) for x in v)),
+        "null or a list of Open Images label ids",
+    )
+    return MiapDataset(
+        card.name,
+        card.dataset_root(data_root),
+        card.layout_path("boxes"),
+        card.layout_path("masks_csv"),
+        card.layout_path("masks"),
+        card.layout_path("images"),
+        variant=_option(card, "variant", "person", lambda v: v in VARIANTS, " or ".join(VARIANTS)),
+        labels=labels,
+        margin=_option(
+            card,
+            "margin",
+            0.01,
+            lambda v: isinstance(v, int | float) and not isinstance(v, bool) and 0 <= v < 1,
+            "a number in [0, 1)",
+        ),
+        include_groups=_option(
+            card, "include_groups", False, lambda v: isinstance(v, bool), "true/false"
+        ),
         **_common(card, data_root),
     )
 
