@@ -95,6 +95,21 @@ def _parser() -> argparse.ArgumentParser:
         help="be worker I of N writing the same --out (0-based)",
     )
     run.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    run.add_argument(
+        "--param",
+        action="append",
+        default=None,
+        metavar="KEY=VALUE",
+        help="override a task-config param (VALUE read as YAML: 3, true, [1, 2]); repeatable",
+    )
+    run.add_argument(
+        "--detections",
+        type=Path,
+        default=None,
+        metavar="FILE",
+        help="detector boxes (COCO results JSON) for the instances task: "
+        "--param detections=FILE (the file's SHA-256 is recorded)",
+    )
     torch_models = run.add_argument_group("SAM-family models (torch)")
     torch_models.add_argument(
         "--model-config",
@@ -156,9 +171,29 @@ def _parser() -> argparse.ArgumentParser:
     )
     report.set_defaults(handler=_cmd_report)
 
+    bench = commands.add_parser(
+        "bench",
+        help="time a run's stages and the embedding cache (see sambench.bench)",
+        description="Run the point task twice (cold, then from the embedding cache) on "
+        "synthetic images and report the timing split and the cache speed-up.",
+    )
+    bench.add_argument("--model", default="sam-micro-random", help="model to measure")
+    bench.add_argument("--checkpoint", type=Path, default=None, help="model checkpoint file")
+    bench.add_argument("--device", default=None, help="model device (default: auto)")
+    bench.add_argument("--images", type=int, default=6, help="synthetic images per pass")
+    bench.add_argument("--work-dir", type=Path, default=None, help="keep data and runs here")
+    bench.add_argument("--out", type=Path, default=None, help="also write the Markdown here")
+    bench.set_defaults(handler=_cmd_bench)
+
     from sambench.data.commands import add_datasets_command
+    from sambench.detections_cli import add_detections_command
 
     add_datasets_command(commands)
+    add_detections_command(commands)
+    from sambench.edges.commands import add_eval_command, add_models_command
+
+    add_eval_command(commands)
+    add_models_command(commands)
     return parser
 
 
@@ -186,6 +221,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
         task = task_config_of(previous, args.out)
     else:
         task = resolve_task_config(suite.task if suite else DEFAULT_TASK)
+    task = _override_params(task, args.param or [], args.detections)
     model = args.model or identity.get("model") or DEFAULT_MODEL
     model_options: dict[str, Any] = {}
     if args.checkpoint is not None:
@@ -238,6 +274,28 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
     print(metrics_table(metrics))
     print(f"\nrun directory: {out}")
+    return 0
+
+
+def _cmd_bench(args: argparse.Namespace) -> int:
+    import shlex
+    import tempfile
+
+    from sambench.bench import render_markdown, run_benchmark
+    from sambench.records import write_text_atomic
+
+    options: dict[str, Any] = {}
+    if args.checkpoint is not None:
+        options["checkpoint"] = args.checkpoint
+    if args.device is not None:
+        options["device"] = args.device
+    with tempfile.TemporaryDirectory(prefix="sambench-bench-") as scratch:
+        work_dir = args.work_dir or Path(scratch)
+        result = run_benchmark(work_dir, args.model, options, images=args.images)
+    text = render_markdown(result, "sambench " + shlex.join(sys.argv[1:]))
+    if args.out is not None:
+        write_text_atomic(args.out, text)
+    print(text)
     return 0
 
 
@@ -302,6 +360,28 @@ def _cmd_report(args: argparse.Namespace) -> int:
         write_text_atomic(args.out, text)
     print(text)
     return 0
+
+
+def _override_params(task: Any, pairs: Sequence[str], detections: Path | None) -> Any:
+    """The task config with ``--param KEY=VALUE`` (YAML values) and ``--detections`` applied."""
+    from dataclasses import replace
+
+    import yaml
+
+    overrides: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, text = pair.partition("=")
+        if not sep or not key.strip():
+            raise SambenchError(f"--param must look like KEY=VALUE, got {pair!r}")
+        try:
+            overrides[key.strip()] = yaml.safe_load(text) if text.strip() else None
+        except yaml.YAMLError as error:
+            raise SambenchError(f"--param {key.strip()}: not a YAML value ({error})") from None
+    if detections is not None:
+        overrides["detections"] = str(detections)
+    if not overrides:
+        return task
+    return replace(task, params={**task.params, **overrides}, source=f"{task.source} + --param")
 
 
 def _cache_options(
