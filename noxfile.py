@@ -33,7 +33,16 @@ def bench(session: nox.Session) -> None:
 def lint(session: nox.Session) -> None:
     """ruff over the package, tests and tooling."""
     session.install("ruff")
-    session.run("ruff", "check", "sambench", "tests", "examples", "noxfile.py", "build_hooks.py")
+    session.run(
+        "ruff",
+        "check",
+        "sambench",
+        "tests",
+        "examples",
+        "benchmarks",
+        "noxfile.py",
+        "build_hooks.py",
+    )
 
 
 @nox.session

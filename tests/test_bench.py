@@ -24,6 +24,36 @@ def test_bench_command_reports_split_and_cache(tmp_path: Path) -> None:
     assert "sambench bench --images 2" in text
 
 
+def test_gpu_encoder_script_runs_on_cpu(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    from tests.conftest import REPO
+
+    out = tmp_path / "encoders.md"
+    subprocess.run(
+        [
+            sys.executable,
+            str(REPO / "benchmarks" / "gpu_encoder_throughput.py"),
+            "--variants",
+            "micro",
+            "--device",
+            "cpu",
+            "--batch",
+            "1",
+            "--iterations",
+            "1",
+            "--out",
+            str(out),
+        ],
+        check=True,
+        capture_output=True,
+        timeout=300,
+        cwd=REPO,
+    )
+    assert "| micro (256²) |" in out.read_text()
+
+
 @pytest.mark.bench
 def test_overhead_around_the_model_is_at_most_ten_percent(tmp_path: Path) -> None:
     """Issue 4's target: with the micro SAM on CPU, click sampling, IoU, mask encoding and
