@@ -15,6 +15,10 @@ A dataset is checked in three steps, stopping at the first failure:
    samples are never reported as official).
 
 A dataset that passes is ``found``.
+
+:func:`check_suite` checks every dataset of a suite (``sambench datasets check --suite sa23``)
+and sorts them into ``present``, ``missing`` (with the page to download it from) and
+``wrong`` (present but malformed or not the official copy).
 """
 
 from __future__ import annotations
@@ -29,7 +33,8 @@ from sambench.data.base import IndexedDataset, VerifyReport
 from sambench.data.cards import DatasetCard
 from sambench.data.checksums import is_pattern, label_digest
 from sambench.data.coco import ImageFile
-from sambench.errors import ConfigError, DataError, MissingFileError
+from sambench.errors import ConfigError, DataError, MissingFileError, SambenchError
+from sambench.suites import Suite, SuiteEntry
 
 FOUND = "found"
 MISSING = "missing"
@@ -249,16 +254,95 @@ def _since(started: float) -> float:
     return time.perf_counter() - started
 
 
+PRESENT = "present"
+WRONG = "wrong"
+
+
+@dataclass(frozen=True)
+class SuiteRow:
+    """One dataset of a suite as :func:`check_suite` found it.
+
+    Attributes:
+        name: The card name the suite lists.
+        abbreviation: The suite's abbreviation (the paper's).
+        state: ``present``, ``missing`` or ``wrong``.
+        paper_images: Images the paper used (``None``: unknown).
+        paper_masks: Masks the paper used.
+        detail: One line: what was verified, what is missing, or what is wrong.
+        download: Where to get it (the card's first source), for missing datasets.
+        result: The full check (``None`` when the name has no card).
+    """
+
+    name: str
+    abbreviation: str
+    state: str
+    paper_images: int | None
+    paper_masks: int | None
+    detail: str
+    download: str | None = None
+    result: CheckResult | None = None
+
+
+def check_suite(suite: Suite, data_root: Path, *, deep: bool = False) -> list[SuiteRow]:
+    """Check every dataset of ``suite`` under ``data_root`` (never raises for data problems).
+
+    A dataset without a registered card is ``missing`` too (its row says so).
+    """
+    from sambench.data import DATASETS
+    from sambench.data.cards import CardDatasetFactory
+
+    rows = []
+    for entry in suite.datasets:
+
+        def row(
+            state: str,
+            detail: str,
+            download: str | None = None,
+            result: CheckResult | None = None,
+            entry: SuiteEntry = entry,
+        ) -> SuiteRow:
+            return SuiteRow(
+                entry.name, entry.abbreviation, state, entry.images, entry.masks, detail,
+                download, result,
+            )  # fmt: skip
+
+        factory = DATASETS.get(entry.name) if entry.name in DATASETS.names() else None
+        if factory is None:
+            rows.append(row(MISSING, "no dataset card or plugin registered"))
+            continue
+        if not isinstance(factory, CardDatasetFactory):
+            rows.append(row(PRESENT, "plugin dataset: registered, not checked"))
+            continue
+        card = factory.card
+        try:
+            result = check(card, data_root, deep=deep)
+        except SambenchError as error:
+            rows.append(row(WRONG, str(error)))
+            continue
+        if result.status == FOUND:
+            rows.append(row(PRESENT, result.message, result=result))
+        elif result.status == MISSING:
+            source = card.source[0] if card.source else None
+            rows.append(row(MISSING, result.message, source, result))
+        else:
+            rows.append(row(WRONG, f"{result.status}: {result.message}", result=result))
+    return rows
+
+
 __all__ = [
     "FOUND",
     "MALFORMED",
     "MISMATCH",
     "MISSING",
     "NOT_RECORDED",
+    "PRESENT",
     "VERIFIED",
+    "WRONG",
     "CheckResult",
     "ChecksumResult",
+    "SuiteRow",
     "check",
+    "check_suite",
     "missing_path",
     "quick_status",
 ]

@@ -4,14 +4,16 @@
 
     sambench datasets list [--data-root R]
     sambench datasets info NAME [--data-root R]
-    sambench datasets check NAME | --all [--data-root R] [--deep]
+    sambench datasets check NAME | --all | --suite S [--data-root R] [--deep]
     sambench datasets subsample NAME [--data-root R] [--seed S] [--freeze [PATH]]
     sambench datasets prepare NAME [--data-root R] [--cache-dir C]
 
 ``--data-root`` defaults to ``$SAMBENCH_DATA_ROOT``, else ``./data``; it holds one folder per
 dataset, named as its card. ``check`` exits with status 2 and one line on stderr naming the
 first missing or bad file (for ``--all``: when a dataset that is present fails; absent
-datasets are listed as missing but are not errors).
+datasets are listed as missing but are not errors). ``check --suite sa23`` prints one table
+row per dataset of the suite, present, missing (with the page to download it from) or wrong,
+and exits with status 2 only when one is wrong.
 """
 
 from __future__ import annotations
@@ -55,6 +57,12 @@ def add_datasets_command(commands: Any) -> None:
     target = check.add_mutually_exclusive_group(required=True)
     target.add_argument("name", nargs="?", default=None)
     target.add_argument("--all", action="store_true", help="check every dataset card")
+    target.add_argument(
+        "--suite",
+        default=None,
+        metavar="S",
+        help="check the datasets of a suite (e.g. sa23): a table of present, missing, wrong",
+    )
     check.add_argument("--deep", action="store_true", help="also convert every image's annotations")
     check.set_defaults(handler=_cmd_check)
 
@@ -185,6 +193,8 @@ def _cmd_check(args: argparse.Namespace) -> int:
     from sambench.data.checks import FOUND, MALFORMED, MISSING, check
 
     root = _root(args)
+    if args.suite is not None:
+        return _check_suite(args.suite, root, args.deep)
     cards = _cards() if args.all else [_card(args.name)]
     failures = []
     for card in cards:
@@ -201,6 +211,39 @@ def _cmd_check(args: argparse.Namespace) -> int:
     if failures:
         first = failures[0]
         print(f"sambench: error: dataset {first.name!r} {first.status}: {first.message}",
+              file=sys.stderr)  # fmt: skip
+        return 2
+    return 0
+
+
+def _check_suite(name: str, root: Path, deep: bool) -> int:
+    from sambench.data.checks import MISSING, PRESENT, WRONG, check_suite
+    from sambench.suites import load_suite
+
+    suite = load_suite(name)
+    rows = check_suite(suite, root, deep=deep)
+    table: list[tuple[str, ...]] = [("dataset", "abbreviation", "paper", "state", "detail")]
+    for row in rows:
+        paper = (
+            "?" if row.paper_images is None else f"{row.paper_images} img / {row.paper_masks} masks"
+        )
+        detail = row.detail
+        if row.state == MISSING and row.download:
+            detail = f"download: {row.download} ({row.detail})"
+        table.append((row.name, row.abbreviation, paper, row.state, detail))
+    _print_table(table)
+    counts = {state: sum(r.state == state for r in rows) for state in (PRESENT, MISSING, WRONG)}
+    print(
+        f"\nsuite {suite.name}: {counts[PRESENT]} present, {counts[MISSING]} missing, "
+        f"{counts[WRONG]} wrong of {len(rows)} (data root: {root})"
+    )
+    if counts[MISSING]:
+        print(
+            f"`sambench run --suite {suite.name}` evaluates the present ones and reports the rest"
+        )
+    wrong = [r for r in rows if r.state == WRONG]
+    if wrong:
+        print(f"sambench: error: dataset {wrong[0].name!r} is wrong: {wrong[0].detail}",
               file=sys.stderr)  # fmt: skip
         return 2
     return 0
