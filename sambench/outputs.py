@@ -19,11 +19,16 @@ class ModelOutput:
         low_res_logits: ``(K, h, w)`` unthresholded logits that can be fed back as
             :attr:`sambench.prompts.Prompt.mask_logits`, or ``None`` if the model has
             no mask input.
+        logits: ``(K, height, width)`` float32 unthresholded logits at the original image
+            size (``masks == logits > threshold``, SAM's threshold being 0), or ``None``.
+            Filled only when :meth:`~sambench.models.base.PromptableModel.predict` is called
+            with ``return_logits=True`` by a model with the ``logits`` capability.
     """
 
     masks: npt.NDArray[np.bool_]
     iou_predictions: npt.NDArray[np.float32]
     low_res_logits: npt.NDArray[np.float32] | None = None
+    logits: npt.NDArray[np.float32] | None = None
 
     def __post_init__(self) -> None:
         if self.masks.ndim != 3:
@@ -32,6 +37,10 @@ class ModelOutput:
             raise ValueError(
                 f"iou_predictions shape {self.iou_predictions.shape} does not match "
                 f"{self.masks.shape[0]} masks"
+            )
+        if self.logits is not None and self.logits.shape != self.masks.shape:
+            raise ValueError(
+                f"logits shape {self.logits.shape} does not match masks {self.masks.shape}"
             )
 
     @property

@@ -44,7 +44,11 @@ class CountingModel(PromptableModel):
         return ImageEmbedding(height=image.shape[0], width=image.shape[1], features=grey)
 
     def predict(
-        self, embedding: ImageEmbedding, prompts: Sequence[Prompt], multimask_output: bool
+        self,
+        embedding: ImageEmbedding,
+        prompts: Sequence[Prompt],
+        multimask_output: bool,
+        return_logits: bool = False,
     ) -> list[ModelOutput]:
         mask = embedding.features > embedding.features.mean()
         return [ModelOutput(masks=mask, iou_predictions=np.ones(1, np.float32)) for _ in prompts]

@@ -243,3 +243,22 @@ def test_bfloat16_on_cpu_runs(image: np.ndarray) -> None:
     out = adapter.predict(adapter.embed(image), [Prompt(box=(10, 10, 100, 100))], False)[0]
     assert out.masks.shape == (1, 120, 160) and out.iou_predictions.dtype == np.float32
     assert adapter.describe()["autocast"] == "bfloat16"
+
+
+def test_logits_equal_documented_post_processing_without_binarize(
+    adapter: HuggingFaceSam, reference: tuple[Any, Any], image: np.ndarray
+) -> None:
+    """``return_logits=True``: ``post_process_masks(binarize=False)`` of the documented path."""
+    assert adapter.capabilities.logits
+    embedding = adapter.embed(image)
+    prompts = prompts_for(image)
+    for multimask in (True, False):
+        assert all(o.logits is None for o in adapter.predict(embedding, prompts, multimask))
+        outputs = adapter.predict(embedding, prompts, multimask, return_logits=True)
+        for prompt, out in zip(prompts, outputs, strict=True):
+            masks, _, _, full = documented(reference, image, prompt, multimask)
+            assert out.logits is not None and out.logits.dtype == np.float32
+            assert out.logits.shape == (3 if multimask else 1, 120, 160)
+            np.testing.assert_allclose(out.logits, full, rtol=0, atol=ATOL)
+            np.testing.assert_array_equal(out.masks, out.logits > 0.0)
+            np.testing.assert_array_equal(out.masks, masks)

@@ -80,7 +80,11 @@ class FakeModel(PromptableModel):
         return ImageEmbedding(height=image.shape[0], width=image.shape[1], features=None)
 
     def predict(
-        self, embedding: ImageEmbedding, prompts: Sequence[Prompt], multimask_output: bool
+        self,
+        embedding: ImageEmbedding,
+        prompts: Sequence[Prompt],
+        multimask_output: bool,
+        return_logits: bool = False,
     ) -> list[ModelOutput]:
         self.calls.append(Call(len(prompts), multimask_output, list(prompts)))
         outputs = []

@@ -219,3 +219,34 @@ def test_sam2_0_config_equals_predictor(image: np.ndarray) -> None:
     adapter = Sam2Image.from_module(model, model_config=config, device="cpu")
     prompts = [Prompt(clicks=(Click(80, 60, True),)), Prompt(box=(15, 10, 120, 100))]
     assert_equal_to_official(adapter, reference, image, prompts, adapter.embed(image))
+
+
+def test_logits_equal_predictor_return_logits(
+    adapter: Sam2Image, predictor: Any, image: np.ndarray, embedding: Any
+) -> None:
+    """``return_logits=True``: the upscaled logits ``SAM2ImagePredictor`` returns as masks."""
+    assert adapter.capabilities.logits
+    prompts = [
+        Prompt(clicks=(Click(80, 60, True),)),
+        Prompt(clicks=(Click(80, 60, True), Click(20, 15, False), Click(140, 100, True))),
+        Prompt(box=(15.0, 10.0, 120.0, 100.0)),
+        Prompt(clicks=(Click(60, 50, True),), box=(15, 10, 120, 100)),
+    ]
+    for multimask in (True, False):
+        assert all(o.logits is None for o in adapter.predict(embedding, prompts, multimask))
+        outputs = adapter.predict(embedding, prompts, multimask, return_logits=True)
+        for prompt, out in zip(prompts, outputs, strict=True):
+            kwargs: dict[str, Any] = {}
+            if prompt.clicks:
+                kwargs["point_coords"] = prompt.point_coords()
+                kwargs["point_labels"] = prompt.point_labels()
+            if prompt.box is not None:
+                kwargs["box"] = np.asarray(prompt.box)
+            logits, scores, _ = predictor.predict(
+                multimask_output=multimask, return_logits=True, **kwargs
+            )
+            assert out.logits is not None and out.logits.dtype == np.float32
+            assert out.logits.shape == (3 if multimask else 1, *image.shape[:2])
+            np.testing.assert_allclose(out.logits, logits, rtol=0, atol=ATOL)
+            np.testing.assert_array_equal(out.masks, out.logits > 0.0)
+            np.testing.assert_allclose(out.iou_predictions, scores, rtol=0, atol=ATOL)

@@ -335,3 +335,35 @@ def test_from_module_records_the_checkpoint_it_came_from(tmp_path: Path) -> None
     assert described["name"] == "mobile-sam" and described["checkpoint"] == str(path)
     assert described["checkpoint_sha256"] == hashlib.sha256(path.read_bytes()).hexdigest()
     assert described["checkpoint_sha256"] in model.cache_identity()
+
+
+# ------------------------------------------------------------ full-resolution logits
+
+
+def test_logits_equal_sam_predictor_return_logits(
+    adapter: SegmentAnything, predictor: Any, image: np.ndarray
+) -> None:
+    """``return_logits=True``: the upscaled logits ``SamPredictor`` returns as its masks."""
+    assert adapter.capabilities.logits
+    embedding = adapter.embed(image)
+    prompts = [ONE_POINT, POINTS, BOX, BOX_POINTS, Prompt(clicks=(Click(20, 180, True),))]
+    for multimask in (True, False):
+        default = adapter.predict(embedding, prompts, multimask_output=multimask)
+        assert all(out.logits is None for out in default)  # never filled unless asked
+        outputs = adapter.predict(embedding, prompts, multimask, return_logits=True)
+        for prompt, out, plain in zip(prompts, outputs, default, strict=True):
+            kwargs: dict[str, Any] = {}
+            if prompt.clicks:
+                kwargs["point_coords"] = prompt.point_coords()
+                kwargs["point_labels"] = prompt.point_labels()
+            if prompt.box is not None:
+                kwargs["box"] = np.asarray(prompt.box)
+            logits, scores, _ = predictor.predict(
+                multimask_output=multimask, return_logits=True, **kwargs
+            )
+            assert out.logits is not None and out.logits.dtype == np.float32
+            assert out.logits.shape == (3 if multimask else 1, *image.shape[:2])
+            np.testing.assert_allclose(out.logits, logits, rtol=0, atol=ATOL)
+            np.testing.assert_array_equal(out.masks, out.logits > 0.0)
+            np.testing.assert_array_equal(out.masks, plain.masks)
+            np.testing.assert_allclose(out.iou_predictions, scores, rtol=0, atol=ATOL)

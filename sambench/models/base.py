@@ -30,6 +30,10 @@ class ModelCapabilities:
         mask_input: Low-resolution logits of an earlier prediction as a prompt.
         text: Free-text prompts.
         multimask: Can return several candidate masks (SAM returns 3) per prompt.
+        logits: Can return full-resolution unthresholded logits
+            (:attr:`~sambench.outputs.ModelOutput.logits`, with ``masks == logits > threshold``)
+            when :meth:`PromptableModel.predict` is called with ``return_logits=True``; the
+            automatic mask generator's stability score needs them.
     """
 
     points: bool = False
@@ -37,6 +41,7 @@ class ModelCapabilities:
     mask_input: bool = False
     text: bool = False
     multimask: bool = False
+    logits: bool = False
 
     def to_json(self) -> dict[str, bool]:
         return asdict(self)
@@ -74,7 +79,11 @@ class PromptableModel(ABC):
 
     @abstractmethod
     def predict(
-        self, embedding: ImageEmbedding, prompts: Sequence[Prompt], multimask_output: bool
+        self,
+        embedding: ImageEmbedding,
+        prompts: Sequence[Prompt],
+        multimask_output: bool,
+        return_logits: bool = False,
     ) -> list[ModelOutput]:
         """Answer a batch of prompts against one image embedding.
 
@@ -84,6 +93,9 @@ class PromptableModel(ABC):
                 calls as its architecture allows.
             multimask_output: Return several candidate masks per prompt (3 for SAM)
                 instead of the single-output mask.
+            return_logits: Also fill :attr:`ModelOutput.logits`, the ``(K, H, W)`` float32
+                unthresholded logits at the original image size (only for a model with the
+                ``logits`` capability; never filled by default, they are large).
 
         Returns:
             One :class:`ModelOutput` per prompt, in order.
@@ -128,8 +140,10 @@ class PromptableModel(ABC):
         """
         raise NotImplementedError(f"model {self.name!r} does not support the embedding cache")
 
-    def check_prompts(self, prompts: Sequence[Prompt], multimask_output: bool) -> None:
-        """Raise a :class:`SambenchError` if the prompts use a capability the model lacks."""
+    def check_prompts(
+        self, prompts: Sequence[Prompt], multimask_output: bool, return_logits: bool = False
+    ) -> None:
+        """Raise a :class:`SambenchError` if the call uses a capability the model lacks."""
         caps = self.capabilities.to_json()
         missing = sorted(kind for kind in needs(prompts) if not caps[kind])
         if multimask_output and not self.capabilities.multimask:
@@ -137,4 +151,9 @@ class PromptableModel(ABC):
         if missing:
             raise SambenchError(
                 f"model {self.name!r} does not support {', '.join(missing)} prompts"
+            )
+        if return_logits and not self.capabilities.logits:
+            raise SambenchError(
+                f"model {self.name!r} cannot return full-resolution logits "
+                "(it lacks the logits capability)"
             )

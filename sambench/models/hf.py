@@ -118,7 +118,7 @@ class HuggingFaceSam(PromptableModel):
     """
 
     capabilities = ModelCapabilities(
-        points=True, boxes=True, mask_input=True, text=False, multimask=True
+        points=True, boxes=True, mask_input=True, text=False, multimask=True, logits=True
     )
 
     def __init__(
@@ -282,10 +282,18 @@ class HuggingFaceSam(PromptableModel):
     # ----------------------------------------------------------------- prediction
 
     def predict(
-        self, embedding: ImageEmbedding, prompts: Sequence[Prompt], multimask_output: bool
+        self,
+        embedding: ImageEmbedding,
+        prompts: Sequence[Prompt],
+        multimask_output: bool,
+        return_logits: bool = False,
     ) -> list[ModelOutput]:
-        """Masks for every prompt; see the module docstring for the mapping and batching."""
-        self.check_prompts(prompts, multimask_output)
+        """Masks for every prompt; see the module docstring for the mapping and batching.
+
+        With ``return_logits`` each output also carries the upscaled logits the masks are
+        thresholded from (``post_process_masks(..., binarize=False)``).
+        """
+        self.check_prompts(prompts, multimask_output, return_logits)
         features: HFFeatures = embedding.features
         original = (embedding.height, embedding.width)
 
@@ -299,7 +307,11 @@ class HuggingFaceSam(PromptableModel):
                 for start in range(0, len(indices), self.max_batch):
                     chunk = indices[start : start + self.max_batch]
                     results = self._forward(
-                        features, original, [prompts[i] for i in chunk], multimask_output
+                        features,
+                        original,
+                        [prompts[i] for i in chunk],
+                        multimask_output,
+                        return_logits,
                     )
                     for index, result in zip(chunk, results, strict=True):
                         outputs[index] = result
@@ -329,6 +341,7 @@ class HuggingFaceSam(PromptableModel):
         original: tuple[int, int],
         prompts: list[Prompt],
         multimask_output: bool,
+        return_logits: bool = False,
     ) -> list[ModelOutput]:
         import torch
 
@@ -361,18 +374,21 @@ class HuggingFaceSam(PromptableModel):
         for start in range(0, batch, POSTPROCESS_CHUNK):
             part = out.pred_masks[start : start + POSTPROCESS_CHUNK].float()
             sizes = [list(original)] * part.shape[0]
+            # the processor's own upscaling, unthresholded; binarize=True is `> 0.0` of these
             if self.spec.kind == "sam2":
-                upscaled = self.processor.post_process_masks(part, sizes)
+                upscaled = self.processor.post_process_masks(part, sizes, binarize=False)
             else:
                 reshaped = [list(features.reshaped_size or original)] * part.shape[0]
-                upscaled = self.processor.post_process_masks(part, sizes, reshaped)
-            for offset, masks_i in enumerate(upscaled):
+                upscaled = self.processor.post_process_masks(part, sizes, reshaped, binarize=False)
+            for offset, logits_i in enumerate(upscaled):
                 row = start + offset
+                full = logits_i[0].float()
                 results.append(
                     ModelOutput(
-                        masks=masks_i[0].bool().cpu().numpy(),
+                        masks=(full > 0.0).cpu().numpy(),
                         iou_predictions=iou[row].astype(np.float32),
                         low_res_logits=logits[row].astype(np.float32),
+                        logits=full.cpu().numpy() if return_logits else None,
                     )
                 )
         return results

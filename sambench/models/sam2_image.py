@@ -117,7 +117,7 @@ class Sam2Image(PromptableModel):
 
     name = "sam2"
     capabilities = ModelCapabilities(
-        points=True, boxes=True, mask_input=True, text=False, multimask=True
+        points=True, boxes=True, mask_input=True, text=False, multimask=True, logits=True
     )
 
     def __init__(
@@ -269,10 +269,18 @@ class Sam2Image(PromptableModel):
     # ----------------------------------------------------------------- prediction
 
     def predict(
-        self, embedding: ImageEmbedding, prompts: Sequence[Prompt], multimask_output: bool
+        self,
+        embedding: ImageEmbedding,
+        prompts: Sequence[Prompt],
+        multimask_output: bool,
+        return_logits: bool = False,
     ) -> list[ModelOutput]:
-        """Masks for every prompt; see the module docstring for the mapping and batching."""
-        self.check_prompts(prompts, multimask_output)
+        """Masks for every prompt; see the module docstring for the mapping and batching.
+
+        With ``return_logits`` each output also carries the upscaled (unclamped) logits the
+        masks are thresholded from, as ``SAM2ImagePredictor.predict(..., return_logits=True)``.
+        """
+        self.check_prompts(prompts, multimask_output, return_logits)
         features: Sam2Features = embedding.features
         original = (embedding.height, embedding.width)
         encoded = [self._encode(prompt, original) for prompt in prompts]
@@ -281,7 +289,15 @@ class Sam2Image(PromptableModel):
             for indices in _groups(list(range(len(prompts))), lambda i: encoded[i].points):
                 for start in range(0, len(indices), self.max_batch):
                     chunk = indices[start : start + self.max_batch]
-                    self._decode(features, original, encoded, chunk, multimask_output, outputs)
+                    self._decode(
+                        features,
+                        original,
+                        encoded,
+                        chunk,
+                        multimask_output,
+                        outputs,
+                        return_logits,
+                    )
         return [out for out in outputs if out is not None]
 
     def _encode(self, prompt: Prompt, original: tuple[int, int]) -> _Encoded:
@@ -314,6 +330,7 @@ class Sam2Image(PromptableModel):
         chunk: list[int],
         multimask_output: bool,
         outputs: list[ModelOutput | None],
+        return_logits: bool = False,
     ) -> None:
         import torch
 
@@ -359,12 +376,14 @@ class Sam2Image(PromptableModel):
                 low_res[start : start + POSTPROCESS_CHUNK], original
             )
             masks_np = (upscaled > self.mask_threshold).cpu().numpy()
+            full = upscaled.float().cpu().numpy() if return_logits else None
             for offset, index in enumerate(order[start : start + POSTPROCESS_CHUNK]):
                 row = start + offset
                 outputs[index] = ModelOutput(
                     masks=masks_np[offset],
                     iou_predictions=iou_np[row].astype(np.float32),
                     low_res_logits=logits_np[row].astype(np.float32),
+                    logits=None if full is None else full[offset],
                 )
 
     # ------------------------------------------------------------ embedding cache

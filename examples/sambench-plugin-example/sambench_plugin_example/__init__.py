@@ -39,9 +39,13 @@ class BoxAsMask(PromptableModel):
         return ImageEmbedding(height=image.shape[0], width=image.shape[1], features=None)
 
     def predict(
-        self, embedding: ImageEmbedding, prompts: Sequence[Prompt], multimask_output: bool
+        self,
+        embedding: ImageEmbedding,
+        prompts: Sequence[Prompt],
+        multimask_output: bool,
+        return_logits: bool = False,
     ) -> list[ModelOutput]:
-        self.check_prompts(prompts, multimask_output)
+        self.check_prompts(prompts, multimask_output, return_logits)
         outputs = []
         for prompt in prompts:
             assert prompt.box is not None
