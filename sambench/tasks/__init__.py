@@ -16,7 +16,12 @@ from sambench.resources import data_folder
 from sambench.tasks.base import Task, TaskConfig, load_task_config
 
 TASKS: Registry[Task] = Registry(
-    "task adapter", entry_point_group="sambench.tasks", builtin_modules=("sambench.tasks.points",)
+    "task adapter",
+    entry_point_group="sambench.tasks",
+    builtin_modules=(
+        "sambench.tasks.points",
+        "sambench.tasks.instances",
+    ),
 )
 
 
