@@ -21,6 +21,7 @@ TASKS: Registry[Task] = Registry(
     builtin_modules=(
         "sambench.tasks.points",
         "sambench.tasks.instances",
+        "sambench.tasks.boxes_gt",
     ),
 )
 
