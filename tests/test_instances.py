@@ -386,3 +386,44 @@ def test_lvis_config_reports_frequency_groups(
     row = next(line for line in table.splitlines() if "sambench: box-model" in line)
     assert row.split("|")[2].strip() == "–"  # no COCO figures
     assert row.split("|")[6].strip() == f"{figures['AP'].value * 100:.1f}"
+
+
+def _micro_sam_factory(**options: Any) -> PromptableModel:
+    from sambench.models.sam import SegmentAnything
+    from tests.test_sam_adapter import micro_sam
+
+    return SegmentAnything.from_module(micro_sam(), name="micro-sam-test", device="cpu")
+
+
+def test_cli_micro_sam_with_and_without_refinement(
+    coco_root: Path, detections_file: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Both refinement modes through the command line, on a model with mask input."""
+    pytest.importorskip("torch")
+    pytest.importorskip("segment_anything")
+    from sambench.models import MODELS
+
+    if "micro-sam-test" not in MODELS.names():
+        MODELS.add("micro-sam-test", _micro_sam_factory)
+    records = {}
+    for refine in ("true", "false"):
+        out = tmp_path / f"refine-{refine}"
+        status, _, err = cli(
+            capsys,
+            *("run", "--task", "instances", "--dataset", "coco", "--model", "micro-sam-test"),
+            *("--detections", str(detections_file), "--param", f"refine={refine}"),
+            *("--param", "max_detections=3", "--data-root", str(coco_root), "--limit", "2"),
+            *("--out", str(out), "--no-progress", "--cache-max-gb", "0"),
+        )
+        assert status == 0, err
+        manifest = json.loads((out / "manifest.json").read_text())
+        assert manifest["task"]["params"]["refine"] is (refine == "true")
+        names = {m["name"] for m in json.loads((out / "metrics.json").read_text())["metrics"]}
+        assert names == set(COCO_FIGURES)
+        (shard,) = (out / "records").glob("*.jsonl")
+        records[refine] = [json.loads(line) for line in shard.read_text().splitlines()]
+    refined = [p for r in records["true"] for p in r["predictions"]]
+    plain = [p for r in records["false"] for p in r["predictions"]]
+    assert len(refined) == len(plain) > 0
+    assert all("refined_chosen" in p for p in refined)
+    assert not any("refined_chosen" in p for p in plain)
