@@ -22,7 +22,6 @@ TASKS: Registry[Task] = Registry(
         "sambench.tasks.points",
         "sambench.tasks.instances",
         "sambench.tasks.boxes_gt",
-        "sambench.tasks.edges",
     ),
 )
 
