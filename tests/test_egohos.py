@@ -7,9 +7,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import pytest
 from PIL import Image
 
 from sambench.data import open_dataset
+from sambench.errors import DataError
 
 
 def test_hand_object_labels_and_source_filter(tmp_path: Path) -> None:
@@ -29,3 +31,13 @@ def test_hand_object_labels_and_source_filter(tmp_path: Path) -> None:
     assert [(o.category, o.category_id, o.area) for o in samples[0].objects] == [
         ("left hand", 1, 9), ("right hand", 2, 9), ("both hands 1st-order object", 5, 16)
     ]  # fmt: skip
+
+
+def test_no_image_of_the_sources_names_the_patterns(tmp_path: Path) -> None:
+    root = tmp_path / "egohos"
+    (root / "train" / "image").mkdir(parents=True)
+    (root / "train" / "label").mkdir(parents=True)
+    Image.new("RGB", (4, 4)).save(root / "train" / "image" / "epick_1.jpg")
+    Image.new("L", (4, 4), 1).save(root / "train" / "label" / "epick_1.png")
+    with pytest.raises(DataError, match=r"keys matching ego4d\*, thu\*"):
+        open_dataset("egohos", tmp_path).verify()

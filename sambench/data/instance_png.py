@@ -265,9 +265,10 @@ class LabelMapDataset(IndexedDataset):
         images = self._scan()
         if not images:
             folders = ", ".join(str(self.root / d) for d, _ in self.parts.values())
+            only = f", keys matching {', '.join(self.include)}" if self.include else ""
             raise DataError(
                 f"dataset {self.name!r}: no image with a label file under {folders} "
-                f"(expected <key>{self.image_suffix} with <key>{self.label_suffix})"
+                f"(expected <key>{self.image_suffix} with <key>{self.label_suffix}{only})"
             )
         entries = self.index()
         counts = [entry.masks for entry in entries]
