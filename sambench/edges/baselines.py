@@ -20,11 +20,17 @@ work), so these are our recorded choices.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
 from sambench.edges.nms import edge_nms
+from sambench.errors import SambenchError
+from sambench.models import MODELS
+from sambench.models.base import ImageEmbedding, ModelCapabilities, PromptableModel
+from sambench.outputs import ModelOutput
+from sambench.prompts import Prompt
 
 Image = npt.NDArray[np.uint8]
 EdgeMap = npt.NDArray[np.float32]
@@ -50,7 +56,7 @@ def sobel_edges(image: Image, sigma: float = 1.0, nms: bool = True) -> EdgeMap:
 
     grey = _grey(image)
     if sigma > 0:
-        grey = cv2.GaussianBlur(grey, (0, 0), sigma)
+        grey = np.asarray(cv2.GaussianBlur(grey, (0, 0), sigma), dtype=np.float32)
     gx = cv2.Sobel(grey, cv2.CV_32F, 1, 0, ksize=3)
     gy = cv2.Sobel(grey, cv2.CV_32F, 0, 1, ksize=3)
     magnitude = _normalise(np.hypot(gx, gy))
@@ -86,6 +92,22 @@ def canny_edges(image: Image, sigma: float = 2.0) -> EdgeMap:
     return _normalise(np.where(keep, magnitude, 0.0))
 
 
+def label_boundaries(labels: npt.NDArray[np.integer]) -> npt.NDArray[np.bool_]:
+    """Pixels with a 4-neighbour of another label (both sides of each region border).
+
+    >>> label_boundaries(np.array([[1, 1, 2], [1, 1, 2]])).astype(int).tolist()
+    [[0, 1, 1], [0, 1, 1]]
+    """
+    edge = np.zeros(labels.shape, dtype=bool)
+    horizontal = labels[:, 1:] != labels[:, :-1]
+    vertical = labels[1:, :] != labels[:-1, :]
+    edge[:, 1:] |= horizontal
+    edge[:, :-1] |= horizontal
+    edge[1:, :] |= vertical
+    edge[:-1, :] |= vertical
+    return edge
+
+
 def felzenszwalb_edges(
     image: Image,
     scales: Sequence[float] = (50, 100, 200, 400, 800, 1600),
@@ -93,14 +115,108 @@ def felzenszwalb_edges(
     min_size: int = 20,
 ) -> EdgeMap:
     """Fraction of FH segmentations (one per ``scale``) in which the pixel is on a boundary."""
-    from skimage.segmentation import felzenszwalb, find_boundaries
+    from skimage.segmentation import felzenszwalb
 
     rgb = image if image.ndim == 3 else np.stack([image] * 3, axis=-1)
     votes = np.zeros(rgb.shape[:2], dtype=np.float32)
     for scale in scales:
-        labels = felzenszwalb(rgb, scale=float(scale), sigma=sigma, min_size=min_size)
-        votes += find_boundaries(labels, mode="inner").astype(np.float32)
+        labels = np.asarray(felzenszwalb(rgb, scale=float(scale), sigma=sigma, min_size=min_size))
+        votes += label_boundaries(labels).astype(np.float32)
     return (votes / max(len(scales), 1)).astype(np.float32)
 
 
-__all__ = ["canny_edges", "felzenszwalb_edges", "sobel_edges"]
+__all__ = ["canny_edges", "felzenszwalb_edges", "label_boundaries", "sobel_edges"]
+
+
+# ----------------------------------------------------------------- as runnable models
+
+
+class EdgeDetector(PromptableModel):
+    """A non-promptable edge detector run through the model registry.
+
+    :meth:`embed` computes the edge map; :meth:`edge_map` returns it; prompts are refused.
+    Subclasses implement :meth:`detect` and may take keyword knobs (recorded by
+    :meth:`describe`).
+    """
+
+    capabilities = ModelCapabilities(edges=True)
+
+    def __init__(self, **knobs: Any) -> None:
+        self.knobs = knobs
+
+    def detect(self, image: Image) -> EdgeMap:
+        raise NotImplementedError
+
+    def embed(self, image: Image) -> ImageEmbedding:
+        edges = self.detect(image)
+        return ImageEmbedding(height=int(image.shape[0]), width=int(image.shape[1]), features=edges)
+
+    def edge_map(self, embedding: ImageEmbedding) -> EdgeMap:
+        edges: EdgeMap = embedding.features
+        return edges
+
+    def predict(
+        self,
+        embedding: ImageEmbedding,
+        prompts: Sequence[Prompt],
+        multimask_output: bool,
+        return_logits: bool = False,
+    ) -> list[ModelOutput]:
+        raise SambenchError(f"model {self.name!r} is an edge detector: it takes no prompts")
+
+    def describe(self) -> dict[str, Any]:
+        return {**super().describe(), "knobs": dict(self.knobs)}
+
+
+@MODELS.register("sobel")
+class SobelDetector(EdgeDetector):
+    """:func:`sobel_edges` (Gaussian ``sigma`` 1, Sobel magnitude, toolbox edge NMS)."""
+
+    name = "sobel"
+
+    def __init__(self, sigma: float = 1.0, nms: bool = True) -> None:
+        super().__init__(sigma=float(sigma), nms=bool(nms))
+
+    def detect(self, image: Image) -> EdgeMap:
+        return sobel_edges(image, sigma=self.knobs["sigma"], nms=self.knobs["nms"])
+
+
+@MODELS.register("canny")
+class CannyDetector(EdgeDetector):
+    """:func:`canny_edges` (Gaussian ``sigma`` 2; the threshold sweep replaces Canny's)."""
+
+    name = "canny"
+
+    def __init__(self, sigma: float = 2.0) -> None:
+        super().__init__(sigma=float(sigma))
+
+    def detect(self, image: Image) -> EdgeMap:
+        return canny_edges(image, sigma=self.knobs["sigma"])
+
+
+@MODELS.register("felzenszwalb")
+class FelzenszwalbDetector(EdgeDetector):
+    """:func:`felzenszwalb_edges` (boundary frequency over FH scales 50 … 1600)."""
+
+    name = "felzenszwalb"
+
+    def __init__(
+        self,
+        scales: Sequence[float] = (50, 100, 200, 400, 800, 1600),
+        sigma: float = 0.8,
+        min_size: int = 20,
+    ) -> None:
+        super().__init__(scales=[float(s) for s in scales], sigma=float(sigma), min_size=min_size)
+
+    def detect(self, image: Image) -> EdgeMap:
+        return felzenszwalb_edges(
+            image, self.knobs["scales"], sigma=self.knobs["sigma"], min_size=self.knobs["min_size"]
+        )
+
+
+__all__ += [
+    "CannyDetector",
+    "EdgeDetector",
+    "FelzenszwalbDetector",
+    "SobelDetector",
+]

@@ -17,6 +17,9 @@ MODELS: Registry[PromptableModel] = Registry(
         "sambench.models.sam",
         "sambench.models.sam2_image",
         "sambench.models.hf",
+        # edge detectors (edges capability) for the edge-detection task
+        "sambench.edges.baselines",
+        "sambench.edges.hed",
     ),
 )
 

@@ -12,6 +12,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
+import numpy as np
 import numpy.typing as npt
 
 from sambench.errors import SambenchError
@@ -34,6 +35,8 @@ class ModelCapabilities:
             (:attr:`~sambench.outputs.ModelOutput.logits`, with ``masks == logits > threshold``)
             when :meth:`PromptableModel.predict` is called with ``return_logits=True``; the
             automatic mask generator's stability score needs them.
+        edges: An edge detector rather than (or besides) a promptable segmenter: it
+            implements :meth:`PromptableModel.edge_map` (the edge-detection task uses it).
     """
 
     points: bool = False
@@ -42,6 +45,7 @@ class ModelCapabilities:
     text: bool = False
     multimask: bool = False
     logits: bool = False
+    edges: bool = False
 
     def to_json(self) -> dict[str, bool]:
         return asdict(self)
@@ -100,6 +104,14 @@ class PromptableModel(ABC):
         Returns:
             One :class:`ModelOutput` per prompt, in order.
         """
+
+    def edge_map(self, embedding: ImageEmbedding) -> npt.NDArray[np.float32]:
+        """The image's ``(H, W)`` float32 edge strength in ``[0, 1]`` (models with ``edges``).
+
+        Edge detectors (Sobel, Canny, HED, ...) compute it in :meth:`embed` or here; a
+        promptable segmenter leaves this unimplemented and the edge task prompts it instead.
+        """
+        raise SambenchError(f"model {self.name!r} is not an edge detector (no edges capability)")
 
     def describe(self) -> dict[str, Any]:
         """Provenance for the run manifest: checkpoint path and SHA-256, device, dtype, knobs."""

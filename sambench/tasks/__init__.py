@@ -22,6 +22,7 @@ TASKS: Registry[Task] = Registry(
         "sambench.tasks.points",
         "sambench.tasks.instances",
         "sambench.tasks.boxes_gt",
+        "sambench.tasks.edges",
     ),
 )
 
