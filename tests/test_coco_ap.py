@@ -248,6 +248,7 @@ def lvis_records(tmp_path_factory: pytest.TempPathFactory) -> list[dict[str, Any
     return fake_records(list(open_dataset("lvis-v1", data_root).samples()), seed=3)
 
 
+@pytest.mark.filterwarnings("ignore:The 'warn' method is deprecated:DeprecationWarning")
 def test_lvis_style_equals_the_lvis_api(lvis_records: list[dict[str, Any]], tmp_path: Path) -> None:
     pytest.importorskip("lvis")
     from lvis import LVIS, LVISEval, LVISResults
