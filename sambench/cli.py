@@ -194,6 +194,9 @@ def _parser() -> argparse.ArgumentParser:
 
     add_eval_command(commands)
     add_models_command(commands)
+    from sambench.amg_cli import add_amg_command
+
+    add_amg_command(commands)
     return parser
 
 
