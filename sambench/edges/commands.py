@@ -20,6 +20,7 @@ import tempfile
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from sambench.errors import SambenchError
 
@@ -185,6 +186,7 @@ def add_eval_command(commands: argparse._SubParsersAction[argparse.ArgumentParse
         "--workers", type=int, default=None, help="processes (default: all CPUs available)"
     )
     edges.set_defaults(handler=_cmd_eval_edges)
+    add_table3_command(kinds)
 
 
 def _cmd_eval_edges(args: argparse.Namespace) -> int:
@@ -216,6 +218,107 @@ def _cmd_eval_edges(args: argparse.Namespace) -> int:
         }
         write_results(args.out, scores, counts, settings)
         print(f"results: {args.out}")
+    return 0
+
+
+def add_table3_command(kinds: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """``sambench eval table3 RUN_DIR ...``."""
+    table = kinds.add_parser(
+        "table3",
+        help="SAM Table 3-style report: edges-bsds500 runs beside the paper's rows",
+        description="Set the ODS/OIS/AP/R50 of edges-bsds500 run directories beside the SAM "
+        "paper's Table 3 (results/paper/table3.yaml) and draw their precision-recall curves.",
+    )
+    table.add_argument("run_dirs", type=Path, nargs="+", help="edges-bsds500 run directories")
+    table.add_argument("--out", type=Path, default=None, help="write the Markdown here")
+    table.add_argument("--plot", type=Path, default=None, help="write the PR curves (PNG) here")
+    table.set_defaults(handler=_cmd_table3)
+
+
+def _run_scores(run_dir: Path) -> tuple[str, Any, int]:
+    """``(model name, EdgeScores, images)`` of an edges run, from its records."""
+    from sambench.edges.evaluation import summarize
+    from sambench.records import load_records
+    from sambench.scoring import MANIFEST, read_json_object
+    from sambench.tasks.edges import _counts_of
+
+    manifest = read_json_object(run_dir / MANIFEST)
+    if manifest.get("task", {}).get("adapter") != "edges":
+        raise SambenchError(f"{run_dir} is not an edges run")
+    records = load_records(run_dir / "records")
+    if not records:
+        raise SambenchError(f"{run_dir} has no records")
+    model = str(manifest.get("identity", {}).get("model") or manifest["model"]["name"])
+    return model, summarize(_counts_of(r) for r in records), len(records)
+
+
+def render_table3(run_dirs: list[Path], plot: Path | None = None) -> str:
+    """Markdown: the paper's Table 3 with our runs beside the rows they reproduce."""
+    import yaml
+
+    from sambench.resources import data_folder
+
+    paper = yaml.safe_load((data_folder("results") / "paper" / "table3.yaml").read_text())
+    runs = [_run_scores(d) for d in run_dirs]
+    names = ("ODS", "OIS", "AP", "R50")
+
+    def cell(value: float | None) -> str:
+        if value is None or value != value:
+            return "–"
+        return f"{value:.3f}".lstrip("0")
+
+    lines = [
+        "| method | source | images | ODS | OIS | AP | R50 |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    used: set[int] = set()
+    gaps: list[str] = []
+    for row in paper["table3"]:
+        lines.append(
+            f"| {row['method']} ({row['year']}) | paper | 200 | "
+            + " | ".join(cell(row[n]) for n in names)
+            + " |"
+        )
+        for index, (model, scores, count) in enumerate(runs):
+            if model != row.get("ours"):
+                continue
+            used.add(index)
+            figures = scores.figures()
+            lines.append(
+                f"| ↳ sambench `{model}` | {run_dirs[index]} | {count} | "
+                + " | ".join(cell(figures[n]) for n in names)
+                + " |"
+            )
+            deltas = [
+                f"{n} {figures[n] - row[n]:+.3f}"
+                for n in names
+                if row[n] is not None and figures[n] == figures[n]
+            ]
+            gaps.append(f"- {row['method']}: sambench `{model}` − paper: {', '.join(deltas)}")
+    for index, (model, scores, count) in enumerate(runs):
+        if index not in used:
+            figures = scores.figures()
+            lines.append(
+                f"| sambench `{model}` | {run_dirs[index]} | {count} | "
+                + " | ".join(cell(figures[n]) for n in names)
+                + " |"
+            )
+    if gaps:
+        lines += ["", "Differences to the paper's rows:", "", *gaps]
+    if plot is not None:
+        from sambench.tasks.edges import plot_pr_curves
+
+        curves = {f"{m} ({c} images)": (s.recall, s.precision, s.ods) for m, s, c in runs}
+        plot_pr_curves(curves, plot, "BSDS500 test: boundary precision-recall")
+    return "\n".join(lines) + "\n"
+
+
+def _cmd_table3(args: argparse.Namespace) -> int:
+    text = render_table3(list(args.run_dirs), args.plot)
+    if args.out is not None:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(text)
+    print(text)
     return 0
 
 
