@@ -35,6 +35,7 @@ def main() -> int:
     parser.add_argument("--pred", type=Path, default=None, help="folder of <id>.png edge maps")
     parser.add_argument("--label", default=None, help="what the edge maps are (for the report)")
     parser.add_argument("--skip-reference", action="store_true")
+    parser.add_argument("--ids", nargs="*", default=None, help="these image ids (default: first N)")
     parser.add_argument("--out", type=Path, default=REPO / "reports" / "edges-benchmark.md")
     args = parser.parse_args()
 
@@ -42,11 +43,11 @@ def main() -> int:
 
     from sambench.data.bsds500 import natural_key
     from sambench.edges.baselines import sobel_edges
-    from sambench.edges.evaluation import evaluate_folder, save_edge_map
+    from sambench.edges.evaluation import evaluate_folder, load_edge_map, save_edge_map
 
     data = args.data_root / "bsds500" / "BSR" / "BSDS500" / "data"
     ids = sorted((p.stem for p in (data / "images" / "test").glob("*.jpg")), key=natural_key)
-    ids = ids[: args.images]
+    ids = args.ids if args.ids else ids[: args.images]
     scratch = Path(tempfile.mkdtemp(prefix="sambench-bench-edges-"))
     pred = scratch / "pred" / "test"
     gt = scratch / "gt"
@@ -55,8 +56,9 @@ def main() -> int:
     label = args.label or "Sobel + edge NMS (sambench.edges.baselines.sobel_edges)"
     for image_id in ids:
         shutil.copy(data / "groundTruth" / "test" / f"{image_id}.mat", gt / f"{image_id}.mat")
-        if args.pred is not None:
-            shutil.copy(args.pred / f"{image_id}.png", pred / f"{image_id}.png")
+        if args.pred is not None:  # pyEdgeEval reads 8-bit PNGs only: both tools get those
+            edges = load_edge_map(args.pred / f"{image_id}.png")
+            save_edge_map(pred / f"{image_id}.png", edges, bits=8)
         else:
             import cv2
 
@@ -107,7 +109,7 @@ def main() -> int:
         "|---|---|",
         f"| machine | {cpu}, {os.cpu_count()} cores visible |",
         f"| processes (both tools) | {args.workers} |",
-        f"| images | {len(ids)} BSDS500 test images (first by id): {', '.join(ids)} |",
+        f"| images | {len(ids)} BSDS500 test images: {', '.join(ids)} |",
         f"| thresholds | {args.thresholds} |",
         f"| edge maps | {label} |",
         "| matching | maxDist 0.0075, thinning on, no NMS inside the evaluator |",

@@ -285,7 +285,7 @@ def render_table3(run_dirs: list[Path], plot: Path | None = None) -> str:
             used.add(index)
             figures = scores.figures()
             lines.append(
-                f"| ↳ sambench `{model}` | {run_dirs[index]} | {count} | "
+                f"| ↳ sambench `{model}` | this run | {count} | "
                 + " | ".join(cell(figures[n]) for n in names)
                 + " |"
             )
@@ -299,7 +299,7 @@ def render_table3(run_dirs: list[Path], plot: Path | None = None) -> str:
         if index not in used:
             figures = scores.figures()
             lines.append(
-                f"| sambench `{model}` | {run_dirs[index]} | {count} | "
+                f"| sambench `{model}` | this run | {count} | "
                 + " | ".join(cell(figures[n]) for n in names)
                 + " |"
             )
