@@ -287,11 +287,14 @@ class AutomaticMaskGenerator:
         self._grids = self.params.grids()
         self.rle_device = resolve_rle_device(self.params.rle_device)
 
-    def generate(self, image: Image, embedding: ImageEmbedding | None = None) -> list[MaskRecord]:
+    def generate(
+        self, image: Image | None, embedding: ImageEmbedding | None = None
+    ) -> list[MaskRecord]:
         """The masks of an RGB ``(H, W, 3)`` uint8 image.
 
         Args:
-            image: The image.
+            image: The image. May be ``None`` when ``embedding`` is given and there are no
+                crop layers (the pixels are then not needed).
             embedding: The model's embedding of the whole image, if already computed (it then
                 serves the whole-image crop; other crops are embedded here).
         """
@@ -301,17 +304,27 @@ class AutomaticMaskGenerator:
     # ------------------------------------------------------------------ internals
 
     def generate_candidates(
-        self, image: Image, embedding: ImageEmbedding | None = None
+        self, image: Image | None, embedding: ImageEmbedding | None = None
     ) -> _Candidates:
+        """The masks before conversion to records (:meth:`generate` without :meth:`records`)."""
         p = self.params
-        height, width = int(image.shape[0]), int(image.shape[1])
+        if image is not None:
+            height, width = int(image.shape[0]), int(image.shape[1])
+        elif embedding is not None and p.crop_n_layers == 0:
+            height, width = embedding.height, embedding.width
+        else:
+            raise SambenchError("the generator needs the image (or, without crops, its embedding)")
         crop_boxes, layers = generate_crop_boxes(
             (height, width), p.crop_n_layers, p.crop_overlap_ratio
         )
         data = _Candidates()
         for crop_box, layer in zip(crop_boxes, layers, strict=True):
             whole = crop_box == [0, 0, width, height]
-            data.extend(self._process_crop(image, crop_box, layer, embedding if whole else None))
+            data.extend(
+                self._process_crop(
+                    image, (height, width), crop_box, layer, embedding if whole else None
+                )
+            )
         if len(crop_boxes) > 1 and len(data):
             widths = (data.crop_boxes[:, 2] - data.crop_boxes[:, 0]).astype(np.float32)
             heights = (data.crop_boxes[:, 3] - data.crop_boxes[:, 1]).astype(np.float32)
@@ -326,7 +339,8 @@ class AutomaticMaskGenerator:
 
     def _process_crop(
         self,
-        image: Image,
+        image: Image | None,
+        image_size: tuple[int, int],
         crop_box: list[int],
         layer: int,
         embedding: ImageEmbedding | None,
@@ -334,6 +348,7 @@ class AutomaticMaskGenerator:
         p = self.params
         x0, y0, x1, y1 = crop_box
         if embedding is None:
+            assert image is not None
             embedding = self.model.embed(image[y0:y1, x0:x1, :])
         crop_h, crop_w = y1 - y0, x1 - x0
         points = self._grids[layer] * np.array([crop_w, crop_h])[None, :]
@@ -344,7 +359,7 @@ class AutomaticMaskGenerator:
                     embedding,
                     points[start : start + p.points_per_batch],
                     crop_box,
-                    (int(image.shape[0]), int(image.shape[1])),
+                    image_size,
                 )
             )
         keep = box_nms(data.boxes, data.iou, p.box_nms_thresh, self._nms())

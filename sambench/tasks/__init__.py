@@ -23,6 +23,7 @@ TASKS: Registry[Task] = Registry(
         "sambench.tasks.instances",
         "sambench.tasks.boxes_gt",
         "sambench.tasks.edges",
+        "sambench.tasks.proposals",
     ),
 )
 
