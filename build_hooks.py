@@ -13,7 +13,6 @@ from typing import Any
 
 from hatchling.builders.hooks.plugin.interface import BuildHookInterface
 
-
 DATA_FOLDERS = ("tasks", "datasets", "results")
 """Top-level data folders shipped as ``sambench/_data/<name>``."""
 
