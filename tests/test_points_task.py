@@ -437,3 +437,12 @@ def test_shipped_configs_build() -> None:
         assert isinstance(task, PointsTask)
         assert config.datasets == ("synthetic",)
     assert build_task(resolve_task_config("points")).params == PointsTask.Params()
+
+
+def test_shipped_variant_configs_resolve_with_their_documented_choice() -> None:
+    from sambench.tasks import build_task, resolve_task_config
+
+    oracle = build_task(resolve_task_config("points-oracle"))
+    assert oracle.params.multimask_selection == "oracle"
+    random = build_task(resolve_task_config("points-random"))
+    assert (random.params.first_click, random.params.next_click) == ("random", "random")
