@@ -284,3 +284,19 @@ def test_numpy_nms_equals_torchvision() -> None:
                 box_nms(boxes, scores, threshold, backend="numpy"),
                 box_nms(boxes, scores, threshold, backend="torchvision"),
             )
+
+
+@pytest.mark.filterwarnings("ignore:`torch.jit.script` is deprecated:FutureWarning")
+def test_runs_on_sam2_adapter() -> None:
+    """Model-agnostic: the SAM 2 adapter (points, multimask, logits) generates masks too."""
+    pytest.importorskip("sam2.build_sam")
+    from sambench.models.sam2_image import Sam2Image
+    from tests.test_sam2_adapter import CONFIG, tiny_sam2
+
+    model = Sam2Image.from_module(tiny_sam2(), model_config=CONFIG, device="cpu")
+    image = smooth_image(96, 128, seed=8)
+    params = AmgParams(points_per_side=4, pred_iou_thresh=0.0, stability_score_thresh=0.0,
+                       stability_score_offset=0.05, box_nms_thresh=1.0)  # fmt: skip
+    records = AutomaticMaskGenerator(model, params).generate(image)
+    assert len(records) == 48
+    assert all(r.segmentation["size"] == [96, 128] for r in records)

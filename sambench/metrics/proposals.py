@@ -321,6 +321,9 @@ class ProposalsEvaluator(Evaluator):
                     )
                 figures.append(self._figure(name, dataset, [value], interval, context["facts"]))
         if per_dataset:
+            objects_total = sum(
+                len(ground_truth(self.dataset_records(d))["annotations"]) for d in per_dataset
+            )
             names = [n for n in figure_names(self.max_dets) if
                      all(n in v for v in per_dataset.values())]  # fmt: skip
             for name in names:
@@ -338,7 +341,7 @@ class ProposalsEvaluator(Evaluator):
                         "suite",
                         [per_dataset[d][name] for d in sorted(per_dataset)],
                         interval,
-                        {"groups": len(per_dataset)},
+                        {"groups": len(per_dataset), "ground_truth_objects": objects_total},
                     )
                 )
         return figures
@@ -364,7 +367,7 @@ class ProposalsEvaluator(Evaluator):
             )
         else:
             info["ci"] = f"percentile bootstrap over objects, {self.bootstrap} replicates"
-        n = int(facts.get("ground_truth_objects", 0)) if scope != "suite" else 0
+        n = int(facts.get("ground_truth_objects", 0))
         return MetricValue(
             name=name,
             scope=scope,
