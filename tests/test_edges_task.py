@@ -150,3 +150,20 @@ def test_edges_task_refuses_a_dataset_without_boundaries(tmp_path: Path) -> None
         "--data-root", str(tmp_path / "data"),
     )  # fmt: skip
     assert done.returncode == 2 and "groundtruth_mat" in done.stderr
+
+
+def test_evaluator_refuses_records_at_other_thresholds() -> None:
+    from sambench.errors import RecordsError
+    from sambench.tasks.edges import EdgesEvaluator
+
+    evaluator = EdgesEvaluator(thresholds=3)
+    row = {"thresholds": [0.5], "cnt_r": [1], "sum_r": [2], "cnt_p": [1], "sum_p": [1]}
+    with pytest.raises(RecordsError, match="other thresholds"):
+        evaluator.process({"dataset": "bsds500", "image_id": "1", "counts": row})
+    good = {
+        "thresholds": [0.25, 0.5, 0.75],
+        "cnt_r": [8, 5, 1], "sum_r": [10, 10, 10], "cnt_p": [8, 5, 1], "sum_p": [16, 6, 1],
+    }  # fmt: skip
+    evaluator.process({"dataset": "bsds500", "image_id": "1", "counts": good})
+    figures = {m.name: m.value for m in evaluator.evaluate()}
+    assert figures["OIS"] == pytest.approx(2 * 0.5 * (5 / 6) / (0.5 + 5 / 6))

@@ -259,7 +259,9 @@ class EdgesEvaluator(Evaluator):
         if key in self._rows:
             raise RecordsError(f"record {key} was processed twice")
         counts = _counts_of(record)
-        if not np.allclose(counts.thresholds, self.thresholds):
+        if counts.thresholds.shape != self.thresholds.shape or not np.allclose(
+            counts.thresholds, self.thresholds
+        ):
             raise RecordsError(f"record {key}: evaluated at other thresholds than the task's")
         self._rows[key] = counts
 
