@@ -22,7 +22,11 @@ from sambench.errors import SambenchError  # noqa: E402
 from sambench.models import MODELS, build_model  # noqa: E402
 from sambench.models.hf import FAMILIES, HuggingFaceSam  # noqa: E402
 from sambench.prompts import Click, Prompt  # noqa: E402
-from tests.test_sam_adapter import smooth_image  # noqa: E402
+from tests.sam_family_helpers import (  # noqa: E402
+    assert_logits_equal,
+    assert_outputs_equal,
+    smooth_image,
+)
 
 ATOL = 1e-5
 SAM_VISION = {
@@ -157,14 +161,13 @@ def test_equals_documented_usage_one_by_one_and_batched(
     prompts = prompts_for(image)
     for multimask in (True, False):
         outputs = adapter.predict(embedding, prompts, multimask_output=multimask)
-        for prompt, out in zip(prompts, outputs, strict=True):
-            masks, scores, logits, _ = documented(reference, image, prompt, multimask)
-            k = 3 if multimask else 1
-            assert out.masks.shape == (k, 120, 160) and out.masks.dtype == bool
-            np.testing.assert_array_equal(out.masks, masks)
-            np.testing.assert_allclose(out.iou_predictions, scores, rtol=0, atol=ATOL)
-            assert out.low_res_logits is not None
-            np.testing.assert_allclose(out.low_res_logits, logits, rtol=0, atol=ATOL)
+        assert_outputs_equal(
+            outputs,
+            prompts,
+            lambda prompt: documented(reference, image, prompt, multimask),  # noqa: B023
+            (3 if multimask else 1, 120, 160),
+            ATOL,
+        )
 
 
 def test_mask_input_and_determinism(
@@ -257,8 +260,5 @@ def test_logits_equal_documented_post_processing_without_binarize(
         outputs = adapter.predict(embedding, prompts, multimask, return_logits=True)
         for prompt, out in zip(prompts, outputs, strict=True):
             masks, _, _, full = documented(reference, image, prompt, multimask)
-            assert out.logits is not None and out.logits.dtype == np.float32
-            assert out.logits.shape == (3 if multimask else 1, 120, 160)
-            np.testing.assert_allclose(out.logits, full, rtol=0, atol=ATOL)
-            np.testing.assert_array_equal(out.masks, out.logits > 0.0)
+            assert_logits_equal(out, full, (3 if multimask else 1, 120, 160), ATOL)
             np.testing.assert_array_equal(out.masks, masks)

@@ -22,7 +22,12 @@ from sambench.errors import SambenchError  # noqa: E402
 from sambench.models import MODELS, build_model  # noqa: E402
 from sambench.models.sam2_image import Sam2Image, build_sam2_model  # noqa: E402
 from sambench.prompts import Click, Prompt  # noqa: E402
-from tests.test_sam_adapter import smooth_image  # noqa: E402
+from tests.sam_family_helpers import (  # noqa: E402
+    assert_logits_equal,
+    assert_outputs_equal,
+    predictor_kwargs,
+    smooth_image,
+)
 
 ATOL = 1e-5
 CONFIG = "configs/sam2.1/sam2.1_hiera_t.yaml"
@@ -72,14 +77,7 @@ def embedding(adapter: Sam2Image, image: np.ndarray) -> Any:
 
 
 def official(predictor: Any, prompt: Prompt, multimask: bool) -> tuple[np.ndarray, ...]:
-    kwargs: dict[str, Any] = {}
-    if prompt.clicks:
-        kwargs["point_coords"] = prompt.point_coords()
-        kwargs["point_labels"] = prompt.point_labels()
-    if prompt.box is not None:
-        kwargs["box"] = np.asarray(prompt.box)
-    if prompt.mask_logits is not None:
-        kwargs["mask_input"] = prompt.mask_logits.reshape(1, LOW_RES, LOW_RES)
+    kwargs = predictor_kwargs(prompt, LOW_RES)
     masks, scores, logits = predictor.predict(multimask_output=multimask, **kwargs)
     return masks, scores, logits
 
@@ -89,15 +87,14 @@ def assert_equal_to_official(
 ) -> None:
     for multimask in (True, False):
         outputs = adapter.predict(embedding, prompts, multimask_output=multimask)
-        for prompt, out in zip(prompts, outputs, strict=True):
-            masks, scores, logits = official(predictor, prompt, multimask)
-            k = 3 if multimask else 1
-            assert out.masks.shape == (k, *image.shape[:2]) and out.masks.dtype == bool
-            assert out.low_res_logits is not None
-            assert out.low_res_logits.shape == (k, LOW_RES, LOW_RES)
-            np.testing.assert_array_equal(out.masks, masks.astype(bool))
-            np.testing.assert_allclose(out.iou_predictions, scores, rtol=0, atol=ATOL)
-            np.testing.assert_allclose(out.low_res_logits, logits, rtol=0, atol=ATOL)
+        assert_outputs_equal(
+            outputs,
+            prompts,
+            lambda prompt: official(predictor, prompt, multimask),  # noqa: B023
+            (3 if multimask else 1, *image.shape[:2]),
+            ATOL,
+            low_res=LOW_RES,
+        )
 
 
 def test_embedding_equals_predictor(predictor: Any, embedding: Any) -> None:
@@ -236,17 +233,8 @@ def test_logits_equal_predictor_return_logits(
         assert all(o.logits is None for o in adapter.predict(embedding, prompts, multimask))
         outputs = adapter.predict(embedding, prompts, multimask, return_logits=True)
         for prompt, out in zip(prompts, outputs, strict=True):
-            kwargs: dict[str, Any] = {}
-            if prompt.clicks:
-                kwargs["point_coords"] = prompt.point_coords()
-                kwargs["point_labels"] = prompt.point_labels()
-            if prompt.box is not None:
-                kwargs["box"] = np.asarray(prompt.box)
             logits, scores, _ = predictor.predict(
-                multimask_output=multimask, return_logits=True, **kwargs
+                multimask_output=multimask, return_logits=True, **predictor_kwargs(prompt, LOW_RES)
             )
-            assert out.logits is not None and out.logits.dtype == np.float32
-            assert out.logits.shape == (3 if multimask else 1, *image.shape[:2])
-            np.testing.assert_allclose(out.logits, logits, rtol=0, atol=ATOL)
-            np.testing.assert_array_equal(out.masks, out.logits > 0.0)
+            assert_logits_equal(out, logits, (3 if multimask else 1, *image.shape[:2]), ATOL)
             np.testing.assert_allclose(out.iou_predictions, scores, rtol=0, atol=ATOL)

@@ -22,6 +22,12 @@ from sambench.errors import SambenchError  # noqa: E402
 from sambench.models import MODELS, build_model  # noqa: E402
 from sambench.models.sam import SegmentAnything, build_micro_sam  # noqa: E402
 from sambench.prompts import Click, Prompt  # noqa: E402
+from tests.sam_family_helpers import (  # noqa: E402
+    assert_logits_equal,
+    assert_outputs_equal,
+    predictor_kwargs,
+    smooth_image,
+)
 
 ATOL = 1e-5
 LOW_RES = 64
@@ -31,21 +37,6 @@ LOW_RES = 64
 def micro_sam(seed: int = 0) -> Any:
     """The random-weight micro SAM (env-notes §7)."""
     return build_micro_sam(seed)
-
-
-def smooth_image(height: int = 200, width: int = 300, seed: int = 0) -> np.ndarray:
-    """A smooth random RGB image (random-weight masks are speckled enough without noise)."""
-    rng = np.random.default_rng(seed)
-    small = rng.integers(0, 256, (height // 20 + 1, width // 20 + 1, 3)).astype(np.float32)
-    rows = np.linspace(0, small.shape[0] - 1, height)
-    cols = np.linspace(0, small.shape[1] - 1, width)
-    image = np.empty((height, width, 3), np.float32)
-    for c in range(3):
-        across = np.stack([np.interp(cols, np.arange(small.shape[1]), r) for r in small[:, :, c]])
-        image[:, :, c] = np.stack(
-            [np.interp(rows, np.arange(small.shape[0]), col) for col in across.T], axis=1
-        )
-    return image.round().astype(np.uint8)
 
 
 @pytest.fixture(scope="module")
@@ -72,14 +63,7 @@ def adapter(sam: Any) -> SegmentAnything:
 
 def official(predictor: Any, prompt: Prompt, multimask: bool) -> tuple[np.ndarray, ...]:
     """``SamPredictor.predict`` on one prompt, fields mapped as its docstring says."""
-    kwargs: dict[str, Any] = {}
-    if prompt.clicks:
-        kwargs["point_coords"] = prompt.point_coords()
-        kwargs["point_labels"] = prompt.point_labels()
-    if prompt.box is not None:
-        kwargs["box"] = np.asarray(prompt.box)
-    if prompt.mask_logits is not None:
-        kwargs["mask_input"] = prompt.mask_logits.reshape(1, LOW_RES, LOW_RES)
+    kwargs = predictor_kwargs(prompt, LOW_RES)
     masks, scores, logits = predictor.predict(multimask_output=multimask, **kwargs)
     return masks, scores, logits
 
@@ -91,15 +75,14 @@ def assert_equal_to_official(
     for multimask in (True, False):
         outputs = adapter.predict(embedding, prompts, multimask_output=multimask)
         assert len(outputs) == len(prompts)
-        for prompt, out in zip(prompts, outputs, strict=True):
-            masks, scores, logits = official(predictor, prompt, multimask)
-            k = 3 if multimask else 1
-            assert out.masks.shape == (k, *image.shape[:2]) and out.masks.dtype == bool
-            assert out.low_res_logits is not None
-            assert out.low_res_logits.shape == (k, LOW_RES, LOW_RES)
-            np.testing.assert_array_equal(out.masks, masks)
-            np.testing.assert_allclose(out.iou_predictions, scores, rtol=0, atol=ATOL)
-            np.testing.assert_allclose(out.low_res_logits, logits, rtol=0, atol=ATOL)
+        assert_outputs_equal(
+            outputs,
+            prompts,
+            lambda prompt: official(predictor, prompt, multimask),  # noqa: B023
+            (3 if multimask else 1, *image.shape[:2]),
+            ATOL,
+            low_res=LOW_RES,
+        )
 
 
 ONE_POINT = Prompt(clicks=(Click(150, 100, True),))
@@ -352,18 +335,9 @@ def test_logits_equal_sam_predictor_return_logits(
         assert all(out.logits is None for out in default)  # never filled unless asked
         outputs = adapter.predict(embedding, prompts, multimask, return_logits=True)
         for prompt, out, plain in zip(prompts, outputs, default, strict=True):
-            kwargs: dict[str, Any] = {}
-            if prompt.clicks:
-                kwargs["point_coords"] = prompt.point_coords()
-                kwargs["point_labels"] = prompt.point_labels()
-            if prompt.box is not None:
-                kwargs["box"] = np.asarray(prompt.box)
             logits, scores, _ = predictor.predict(
-                multimask_output=multimask, return_logits=True, **kwargs
+                multimask_output=multimask, return_logits=True, **predictor_kwargs(prompt, LOW_RES)
             )
-            assert out.logits is not None and out.logits.dtype == np.float32
-            assert out.logits.shape == (3 if multimask else 1, *image.shape[:2])
-            np.testing.assert_allclose(out.logits, logits, rtol=0, atol=ATOL)
-            np.testing.assert_array_equal(out.masks, out.logits > 0.0)
+            assert_logits_equal(out, logits, (3 if multimask else 1, *image.shape[:2]), ATOL)
             np.testing.assert_array_equal(out.masks, plain.masks)
             np.testing.assert_allclose(out.iou_predictions, scores, rtol=0, atol=ATOL)

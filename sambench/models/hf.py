@@ -32,7 +32,7 @@ with torchvision rather than PIL):
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Hashable, Mapping
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -43,17 +43,15 @@ import numpy.typing as npt
 
 from sambench.errors import SambenchError
 from sambench.models import MODELS
-from sambench.models.base import ImageEmbedding, ModelCapabilities, PromptableModel
-from sambench.models.sam import POSTPROCESS_CHUNK, _check_image, _groups, _mask_input
-from sambench.models.torch_utils import (
-    canonical_dtype,
-    environment_device,
-    precision,
-    require_torch,
-    select_device,
-    sha256_directory,
-    state_dict_sha256,
+from sambench.models.base import ImageEmbedding
+from sambench.models.sam_family import (
+    SamFamilyAdapter,
+    assemble_outputs,
+    check_image,
+    check_tensor_shapes,
+    mask_input,
 )
+from sambench.models.torch_utils import precision, require_torch, sha256_directory
 from sambench.outputs import ModelOutput
 from sambench.prompts import Prompt
 from sambench.samples import Image
@@ -105,7 +103,7 @@ class HFFeatures:
     reshaped_size: tuple[int, int] | None
 
 
-class HuggingFaceSam(PromptableModel):
+class HuggingFaceSam(SamFamilyAdapter[Prompt]):
     """A transformers SAM-family model (see the module docstring for the names).
 
     Arguments:
@@ -116,10 +114,6 @@ class HuggingFaceSam(PromptableModel):
       dtype (str): ``"float32"`` (default) or ``"bfloat16"`` autocast.
       max_batch (int): Most prompts per forward call; results do not depend on it.
     """
-
-    capabilities = ModelCapabilities(
-        points=True, boxes=True, mask_input=True, text=False, multimask=True, logits=True
-    )
 
     def __init__(
         self,
@@ -214,30 +208,23 @@ class HuggingFaceSam(PromptableModel):
         checkpoint: Path | None,
         weights_sha256: str | None,
     ) -> None:
-        if int(max_batch) < 1:
-            raise SambenchError(f"max_batch must be at least 1, got {max_batch}")
+        self._configure_common(
+            model,
+            name=name,
+            device=device,
+            dtype=dtype,
+            max_batch=max_batch,
+            checkpoint=checkpoint,
+            weights_sha256=weights_sha256,
+        )
         self.spec = spec
-        self.name = name
-        self.device = select_device(device)
-        self.dtype = canonical_dtype(dtype)
-        self.max_batch = int(max_batch)
-        self.checkpoint = checkpoint
-        self._weights_sha256 = weights_sha256
-        self.model = model.to(self.device).eval()
         self.processor = processor
-
-    @property
-    def weights_sha256(self) -> str:
-        """SHA-256 over the model folder's files, or over the state dict of a wrapped model."""
-        if self._weights_sha256 is None:
-            self._weights_sha256 = state_dict_sha256(self.model)
-        return self._weights_sha256
 
     # ------------------------------------------------------------------ embedding
 
     def embed(self, image: Image) -> ImageEmbedding:
         """``processor(images=image)``, then ``model.get_image_embeddings``."""
-        _check_image(image)
+        check_image(image)
         inputs = self.processor(images=image, return_tensors="pt")
         pixel_values = inputs["pixel_values"].to(self.device)
         reshaped: tuple[int, int] | None = None
@@ -281,41 +268,13 @@ class HuggingFaceSam(PromptableModel):
 
     # ----------------------------------------------------------------- prediction
 
-    def predict(
-        self,
-        embedding: ImageEmbedding,
-        prompts: Sequence[Prompt],
-        multimask_output: bool,
-        return_logits: bool = False,
-    ) -> list[ModelOutput]:
-        """Masks for every prompt; see the module docstring for the mapping and batching.
+    def _encode(self, prompt: Prompt, original: tuple[int, int]) -> Prompt:
+        """Prompts are mapped in :meth:`_decode`, a batch at a time."""
+        return prompt
 
-        With ``return_logits`` each output also carries the upscaled logits the masks are
-        thresholded from (``post_process_masks(..., binarize=False)``).
-        """
-        self.check_prompts(prompts, multimask_output, return_logits)
-        features: HFFeatures = embedding.features
-        original = (embedding.height, embedding.width)
-
-        def structure(i: int) -> tuple[int, bool, bool]:
-            p = prompts[i]
-            return len(p.clicks), p.box is not None, p.mask_logits is not None
-
-        outputs: list[ModelOutput | None] = [None] * len(prompts)
-        with precision(self.device, self.dtype):
-            for indices in _groups(list(range(len(prompts))), structure):
-                for start in range(0, len(indices), self.max_batch):
-                    chunk = indices[start : start + self.max_batch]
-                    results = self._forward(
-                        features,
-                        original,
-                        [prompts[i] for i in chunk],
-                        multimask_output,
-                        return_logits,
-                    )
-                    for index, result in zip(chunk, results, strict=True):
-                        outputs[index] = result
-        return [out for out in outputs if out is not None]
+    def _batch_key(self, item: Prompt) -> Hashable:
+        """Prompts of equal structure (points, box or not, mask or not) share a forward call."""
+        return len(item.clicks), item.box is not None, item.mask_logits is not None
 
     def _normalize(
         self, coords: npt.NDArray[Any], original: tuple[int, int], box: bool
@@ -335,14 +294,15 @@ class HuggingFaceSam(PromptableModel):
         )
         return torch.from_numpy(np.asarray(normalized))
 
-    def _forward(
+    def _decode(
         self,
         features: HFFeatures,
         original: tuple[int, int],
         prompts: list[Prompt],
         multimask_output: bool,
-        return_logits: bool = False,
+        return_logits: bool,
     ) -> list[ModelOutput]:
+        """One forward call; masks by ``post_process_masks(..., binarize=False)`` above 0."""
         import torch
 
         batch = len(prompts)
@@ -363,16 +323,14 @@ class HuggingFaceSam(PromptableModel):
         if first.mask_logits is not None:
             side = 4 * self._embedding_side()
             masks = np.stack(
-                [_mask_input(p.mask_logits, side) for p in prompts if p.mask_logits is not None]
+                [mask_input(p.mask_logits, side) for p in prompts if p.mask_logits is not None]
             )
             kwargs["input_masks"] = torch.as_tensor(masks, device=self.device)
         out = self.model(multimask_output=multimask_output, **kwargs)
         low_res = out.pred_masks.float()[:, 0]  # (B, K, h, w)
-        iou = out.iou_scores.float()[:, 0].cpu().numpy()
-        logits = low_res.cpu().numpy()
-        results: list[ModelOutput] = []
-        for start in range(0, batch, POSTPROCESS_CHUNK):
-            part = out.pred_masks[start : start + POSTPROCESS_CHUNK].float()
+
+        def upscale(rows: slice) -> torch.Tensor:
+            part = out.pred_masks[rows].float()
             sizes = [list(original)] * part.shape[0]
             # the processor's own upscaling, unthresholded; binarize=True is `> 0.0` of these
             if self.spec.kind == "sam2":
@@ -380,18 +338,16 @@ class HuggingFaceSam(PromptableModel):
             else:
                 reshaped = [list(features.reshaped_size or original)] * part.shape[0]
                 upscaled = self.processor.post_process_masks(part, sizes, reshaped, binarize=False)
-            for offset, logits_i in enumerate(upscaled):
-                row = start + offset
-                full = logits_i[0].float()
-                results.append(
-                    ModelOutput(
-                        masks=(full > 0.0).cpu().numpy(),
-                        iou_predictions=iou[row].astype(np.float32),
-                        low_res_logits=logits[row].astype(np.float32),
-                        logits=full.cpu().numpy() if return_logits else None,
-                    )
-                )
-        return results
+            return torch.stack([logits_i[0].float() for logits_i in upscaled])
+
+        return assemble_outputs(
+            range(batch),
+            out.iou_scores.float()[:, 0].cpu().numpy(),
+            low_res.cpu().numpy(),
+            upscale,
+            0.0,
+            return_logits,
+        )
 
     # ------------------------------------------------------------ embedding cache
 
@@ -411,7 +367,7 @@ class HuggingFaceSam(PromptableModel):
 
     def embedding_tensors(self, embedding: ImageEmbedding) -> dict[str, npt.NDArray[Any]]:
         features: HFFeatures = embedding.features
-        tensors = {k: v.detach().float().cpu().numpy() for k, v in features.tensors.items()}
+        tensors = {k: self._to_array(v) for k, v in features.tensors.items()}
         if features.reshaped_size is not None:
             tensors["reshaped_input_size"] = np.asarray(features.reshaped_size, dtype=np.int64)
         return tensors
@@ -419,15 +375,8 @@ class HuggingFaceSam(PromptableModel):
     def embedding_from_tensors(
         self, tensors: Mapping[str, npt.NDArray[Any]], height: int, width: int
     ) -> ImageEmbedding:
-        import torch
-
         reference = self._reference_shapes()
-        names = {k for k in tensors if k != "reshaped_input_size"}
-        if names != set(reference):
-            raise ValueError(f"tensors {sorted(names)}, expected {sorted(reference)}")
-        for name, shape in reference.items():
-            if tuple(tensors[name].shape) != shape:
-                raise ValueError(f"{name} shape {tensors[name].shape}, expected {shape}")
+        check_tensor_shapes(tensors, reference, ignore=("reshaped_input_size",))
         reshaped: tuple[int, int] | None = None
         if self.spec.kind != "sam2":
             if "reshaped_input_size" not in tensors:
@@ -440,10 +389,7 @@ class HuggingFaceSam(PromptableModel):
             if reshaped != expected:
                 raise ValueError(f"reshaped size {reshaped}, expected {expected}")
         features = HFFeatures(
-            tensors={
-                k: torch.as_tensor(np.asarray(tensors[k], dtype=np.float32), device=self.device)
-                for k in reference
-            },
+            tensors={k: self._to_tensor(tensors[k]) for k in reference},
             reshaped_size=reshaped,
         )
         return ImageEmbedding(height=height, width=width, features=features)
@@ -490,15 +436,9 @@ class HuggingFaceSam(PromptableModel):
             "model_class": self.spec.model_class,
             "processor_class": type(self.processor).__name__,
             "transformers": transformers.__version__,
-            "checkpoint": str(self.checkpoint) if self.checkpoint is not None else None,
-            "checkpoint_sha256": self.weights_sha256 if self.checkpoint is not None else None,
-            "weights_sha256": self.weights_sha256,
-            "parameters": sum(int(p.numel()) for p in self.model.parameters()),
+            **self._weights_provenance(),
             "image_processor": self.processor.image_processor.to_dict(),
-            "dtype": self.dtype,
-            "autocast": self.dtype if self.dtype != "float32" else None,
-            "max_batch": self.max_batch,
-            **environment_device(self.device),
+            **self._runtime_provenance(),
         }
 
 

@@ -27,7 +27,7 @@ device and precision choice, and provenance.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Hashable, Mapping
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -38,17 +38,19 @@ import numpy.typing as npt
 
 from sambench.errors import SambenchError
 from sambench.models import MODELS
-from sambench.models.base import ImageEmbedding, ModelCapabilities, PromptableModel
+from sambench.models.base import ImageEmbedding
+from sambench.models.sam_family import (
+    SamFamilyAdapter,
+    assemble_outputs,
+    check_image,
+    mask_input,
+)
 from sambench.models.torch_utils import (
-    canonical_dtype,
-    environment_device,
     load_checkpoint,
     load_weights,
     precision,
     require_torch,
-    select_device,
     sha256_file,
-    state_dict_sha256,
 )
 from sambench.outputs import ModelOutput
 from sambench.prompts import Prompt
@@ -64,9 +66,6 @@ PREPROCESSING_VERSION = "segment_anything-1"
 """Version of the image preprocessing (ResizeLongestSide with PIL bilinear resampling,
 ``Sam.preprocess`` normalisation and padding); part of the embedding-cache key. Change it
 whenever the pixels that reach the encoder could change."""
-
-POSTPROCESS_CHUNK = 8
-"""Prompts whose masks are upscaled to the original size at once (bounds peak memory)."""
 
 
 @dataclass(frozen=True)
@@ -104,7 +103,7 @@ class _Encoded:
         return points, self.box is not None, self.mask is not None
 
 
-class SegmentAnything(PromptableModel):
+class SegmentAnything(SamFamilyAdapter[_Encoded]):
     """SAM from the official ``segment_anything`` code, registered as ``sam-vit-b``,
     ``sam-vit-l`` and ``sam-vit-h``.
 
@@ -128,9 +127,6 @@ class SegmentAnything(PromptableModel):
     """
 
     name = "sam"
-    capabilities = ModelCapabilities(
-        points=True, boxes=True, mask_input=True, text=False, multimask=True, logits=True
-    )
 
     def __init__(
         self,
@@ -200,6 +196,7 @@ class SegmentAnything(PromptableModel):
         """
         require_torch("sam")
         self = cls.__new__(cls)
+        path, weights = cls._checkpoint_identity(checkpoint, weights_sha256)
         self._configure(
             sam,
             name=name,
@@ -207,10 +204,8 @@ class SegmentAnything(PromptableModel):
             device=device,
             dtype=dtype,
             max_batch=max_batch,
-            checkpoint=Path(checkpoint) if checkpoint is not None else None,
-            weights_sha256=weights_sha256
-            if weights_sha256 is not None or checkpoint is None
-            else sha256_file(Path(checkpoint)),
+            checkpoint=path,
+            weights_sha256=weights,
         )
         return self
 
@@ -228,25 +223,18 @@ class SegmentAnything(PromptableModel):
     ) -> None:
         from segment_anything.utils.transforms import ResizeLongestSide
 
-        if int(max_batch) < 1:
-            raise SambenchError(f"max_batch must be at least 1, got {max_batch}")
-        self.name = name
+        self._configure_common(
+            sam,
+            name=name,
+            device=device,
+            dtype=dtype,
+            max_batch=max_batch,
+            checkpoint=checkpoint,
+            weights_sha256=weights_sha256,
+        )
         self.variant = variant
-        self.device = select_device(device)
-        self.dtype = canonical_dtype(dtype)
-        self.max_batch = int(max_batch)
-        self.checkpoint = checkpoint
-        self._weights_sha256 = weights_sha256
-        self.model = sam.to(self.device).eval()
         self.image_size = int(sam.image_encoder.img_size)
         self.transform = ResizeLongestSide(self.image_size)
-
-    @property
-    def weights_sha256(self) -> str:
-        """SHA-256 of the checkpoint file, or of the state dict for a wrapped module."""
-        if self._weights_sha256 is None:
-            self._weights_sha256 = state_dict_sha256(self.model)
-        return self._weights_sha256
 
     # ------------------------------------------------------------------ embedding
 
@@ -254,7 +242,7 @@ class SegmentAnything(PromptableModel):
         """Encode an RGB uint8 image exactly as ``SamPredictor.set_image`` does."""
         import torch
 
-        _check_image(image)
+        check_image(image)
         resized = self.transform.apply_image(image)
         tensor = torch.as_tensor(resized, device=self.device)
         tensor = tensor.permute(2, 0, 1).contiguous()[None, :, :, :]
@@ -269,40 +257,9 @@ class SegmentAnything(PromptableModel):
 
     # ----------------------------------------------------------------- prediction
 
-    def predict(
-        self,
-        embedding: ImageEmbedding,
-        prompts: Sequence[Prompt],
-        multimask_output: bool,
-        return_logits: bool = False,
-    ) -> list[ModelOutput]:
-        """Masks for every prompt; see the module docstring for batching and output modes.
-
-        With ``return_logits`` each output also carries the upscaled logits the masks are
-        thresholded from (``SamPredictor.predict(..., return_logits=True)``'s masks).
-        """
-        self.check_prompts(prompts, multimask_output, return_logits)
-        features: SamFeatures = embedding.features
-        original = (embedding.height, embedding.width)
-        encoded = [self._encode(prompt, original) for prompt in prompts]
-        by_tokens: dict[int, list[int]] = {}
-        for index, item in enumerate(encoded):
-            by_tokens.setdefault(item.tokens, []).append(index)
-        outputs: list[ModelOutput | None] = [None] * len(prompts)
-        with precision(self.device, self.dtype):
-            for indices in by_tokens.values():
-                for start in range(0, len(indices), self.max_batch):
-                    chunk = indices[start : start + self.max_batch]
-                    self._decode(
-                        features,
-                        original,
-                        encoded,
-                        chunk,
-                        multimask_output,
-                        outputs,
-                        return_logits,
-                    )
-        return [out for out in outputs if out is not None]
+    def _batch_key(self, item: _Encoded) -> Hashable:
+        """Prompts with equal sparse-token counts share one mask-decoder call."""
+        return item.tokens
 
     def _encode(self, prompt: Prompt, original: tuple[int, int]) -> _Encoded:
         coords = labels = box = mask = None
@@ -313,58 +270,38 @@ class SegmentAnything(PromptableModel):
             box = self.transform.apply_boxes(np.asarray(prompt.box, dtype=np.float64), original)
         if prompt.mask_logits is not None:
             side = 4 * int(self.model.prompt_encoder.image_embedding_size[0])
-            mask = _mask_input(prompt.mask_logits, side)
+            mask = mask_input(prompt.mask_logits, side)
         return _Encoded(coords=coords, labels=labels, box=box, mask=mask)
 
     def _decode(
         self,
         features: SamFeatures,
         original: tuple[int, int],
-        encoded: list[_Encoded],
-        chunk: list[int],
+        items: list[_Encoded],
         multimask_output: bool,
-        outputs: list[ModelOutput | None],
-        return_logits: bool = False,
-    ) -> None:
-        """Run one mask-decoder call for prompts with equal token counts; fill ``outputs``."""
-        import torch
-
-        sparse: list[torch.Tensor] = []
-        dense: list[torch.Tensor] = []
-        order: list[int] = []
-        for members in _groups(chunk, lambda i: encoded[i].structure):
-            items = [encoded[i] for i in members]
-            s, d = self._prompt_embeddings(items)
-            if s.shape[0] != len(members):  # nothing but an empty prompt: batch size 1
-                s = s.expand(len(members), -1, -1)
-                d = d.expand(len(members), -1, -1, -1)
-            sparse.append(s)
-            dense.append(d)
-            order.extend(members)
+        return_logits: bool,
+    ) -> list[ModelOutput]:
+        """Run one mask-decoder call for prompts with equal token counts (post-processing:
+        ``Sam.postprocess_masks``, threshold ``Sam.mask_threshold``)."""
+        sparse, dense, order = self._prompt_embeddings_by(
+            items, lambda item: item.structure, self._prompt_embeddings
+        )
         low_res, iou = self.model.mask_decoder(
             image_embeddings=features.image_embeddings,
             image_pe=self.model.prompt_encoder.get_dense_pe(),
-            sparse_prompt_embeddings=torch.cat(sparse),
-            dense_prompt_embeddings=torch.cat(dense),
+            sparse_prompt_embeddings=sparse,
+            dense_prompt_embeddings=dense,
             multimask_output=multimask_output,
         )
         low_res = low_res.float()
-        iou_np = iou.float().cpu().numpy()
-        logits_np = low_res.cpu().numpy()
-        for start in range(0, len(order), POSTPROCESS_CHUNK):
-            upscaled = self.model.postprocess_masks(
-                low_res[start : start + POSTPROCESS_CHUNK], features.input_size, original
-            )
-            masks = (upscaled > self.model.mask_threshold).cpu().numpy()
-            full = upscaled.float().cpu().numpy() if return_logits else None
-            for offset, index in enumerate(order[start : start + POSTPROCESS_CHUNK]):
-                row = start + offset
-                outputs[index] = ModelOutput(
-                    masks=masks[offset],
-                    iou_predictions=iou_np[row].astype(np.float32),
-                    low_res_logits=logits_np[row].astype(np.float32),
-                    logits=None if full is None else full[offset],
-                )
+        return assemble_outputs(
+            order,
+            iou.float().cpu().numpy(),
+            low_res.cpu().numpy(),
+            lambda rows: self.model.postprocess_masks(low_res[rows], features.input_size, original),
+            self.model.mask_threshold,
+            return_logits,
+        )
 
     def _prompt_embeddings(self, items: list[_Encoded]) -> tuple[torch.Tensor, torch.Tensor]:
         """The prompt encoder on prompts of one structure, tensors as SamPredictor builds them."""
@@ -413,15 +350,13 @@ class SegmentAnything(PromptableModel):
     def embedding_tensors(self, embedding: ImageEmbedding) -> dict[str, npt.NDArray[Any]]:
         features: SamFeatures = embedding.features
         return {
-            "image_embeddings": features.image_embeddings.detach().float().cpu().numpy(),
+            "image_embeddings": self._to_array(features.image_embeddings),
             "input_size": np.asarray(features.input_size, dtype=np.int64),
         }
 
     def embedding_from_tensors(
         self, tensors: Mapping[str, npt.NDArray[Any]], height: int, width: int
     ) -> ImageEmbedding:
-        import torch
-
         side = int(self.model.prompt_encoder.image_embedding_size[0])
         channels = int(self.model.prompt_encoder.embed_dim)
         expected = self.transform.get_preprocess_shape(height, width, self.image_size)
@@ -435,7 +370,7 @@ class SegmentAnything(PromptableModel):
             raise ValueError(f"embedding shape {stored.shape}, expected {shape}")
         if input_size != tuple(expected):
             raise ValueError(f"input size {input_size}, expected {expected}")
-        features = torch.as_tensor(np.asarray(stored, dtype=np.float32), device=self.device)
+        features = self._to_tensor(stored)
         return ImageEmbedding(
             height=height,
             width=width,
@@ -449,46 +384,11 @@ class SegmentAnything(PromptableModel):
             **super().describe(),
             "family": "segment_anything",
             "variant": self.variant,
-            "checkpoint": str(self.checkpoint) if self.checkpoint is not None else None,
-            "checkpoint_sha256": self.weights_sha256 if self.checkpoint is not None else None,
-            "weights_sha256": self.weights_sha256,
-            "parameters": sum(int(p.numel()) for p in self.model.parameters()),
+            **self._weights_provenance(),
             "image_size": self.image_size,
             "preprocessing": PREPROCESSING_VERSION,
-            "dtype": self.dtype,
-            "autocast": self.dtype if self.dtype != "float32" else None,
-            "mask_threshold": float(self.model.mask_threshold),
-            "max_batch": self.max_batch,
-            **environment_device(self.device),
+            **self._runtime_provenance(mask_threshold=float(self.model.mask_threshold)),
         }
-
-
-def _check_image(image: Image) -> None:
-    if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
-        raise SambenchError(
-            f"expected an RGB uint8 image (H, W, 3), got {image.dtype} {tuple(image.shape)}"
-        )
-
-
-def _mask_input(logits: npt.NDArray[np.float32], side: int) -> npt.NDArray[np.float32]:
-    """A prompt's mask logits as the ``(1, side, side)`` mask input SAM expects."""
-    mask = np.asarray(logits, dtype=np.float32)
-    if mask.ndim == 2:
-        mask = mask[None]
-    if mask.shape != (1, side, side):
-        raise SambenchError(
-            f"mask prompt must be ({side}, {side}) or (1, {side}, {side}) low-resolution "
-            f"logits, got shape {tuple(np.shape(logits))}"
-        )
-    return mask
-
-
-def _groups(indices: list[int], key: Any) -> Iterator[list[int]]:
-    """Indices grouped by ``key(index)``, groups in order of first appearance."""
-    groups: dict[Any, list[int]] = {}
-    for index in indices:
-        groups.setdefault(key(index), []).append(index)
-    yield from groups.values()
 
 
 for _variant in VARIANTS:

@@ -26,7 +26,7 @@ then ``predict``) and batches prompts as the SAM adapter does:
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -36,18 +36,20 @@ import numpy.typing as npt
 
 from sambench.errors import SambenchError
 from sambench.models import MODELS
-from sambench.models.base import ImageEmbedding, ModelCapabilities, PromptableModel
-from sambench.models.sam import POSTPROCESS_CHUNK, _check_image, _groups, _mask_input
+from sambench.models.base import ImageEmbedding
+from sambench.models.sam_family import (
+    SamFamilyAdapter,
+    assemble_outputs,
+    check_image,
+    check_tensor_shapes,
+    mask_input,
+)
 from sambench.models.torch_utils import (
-    canonical_dtype,
-    environment_device,
     load_checkpoint,
     load_weights,
     precision,
     require_torch,
-    select_device,
     sha256_file,
-    state_dict_sha256,
 )
 from sambench.outputs import ModelOutput
 from sambench.prompts import Prompt
@@ -99,7 +101,7 @@ def config_for_checkpoint(checkpoint: Path) -> str | None:
 
 
 @MODELS.register("sam2")
-class Sam2Image(PromptableModel):
+class Sam2Image(SamFamilyAdapter[_Encoded]):
     """SAM 2 / 2.1 image predictor from the official ``sam2`` package, registered as ``sam2``.
 
     Arguments:
@@ -116,9 +118,6 @@ class Sam2Image(PromptableModel):
     """
 
     name = "sam2"
-    capabilities = ModelCapabilities(
-        points=True, boxes=True, mask_input=True, text=False, multimask=True, logits=True
-    )
 
     def __init__(
         self,
@@ -189,6 +188,7 @@ class Sam2Image(PromptableModel):
         require_torch("sam2")
         _require_sam2()
         self = cls.__new__(cls)
+        path, weights = cls._checkpoint_identity(checkpoint, weights_sha256)
         self._configure(
             model,
             name=name,
@@ -196,10 +196,8 @@ class Sam2Image(PromptableModel):
             device=device,
             dtype=dtype,
             max_batch=max_batch,
-            checkpoint=Path(checkpoint) if checkpoint is not None else None,
-            weights_sha256=weights_sha256
-            if weights_sha256 is not None or checkpoint is None
-            else sha256_file(Path(checkpoint)),
+            checkpoint=path,
+            weights_sha256=weights,
         )
         return self
 
@@ -217,16 +215,16 @@ class Sam2Image(PromptableModel):
     ) -> None:
         from sam2.utils.transforms import SAM2Transforms
 
-        if int(max_batch) < 1:
-            raise SambenchError(f"max_batch must be at least 1, got {max_batch}")
-        self.name = name
+        self._configure_common(
+            model,
+            name=name,
+            device=device,
+            dtype=dtype,
+            max_batch=max_batch,
+            checkpoint=checkpoint,
+            weights_sha256=weights_sha256,
+        )
         self.model_config = model_config
-        self.device = select_device(device)
-        self.dtype = canonical_dtype(dtype)
-        self.max_batch = int(max_batch)
-        self.checkpoint = checkpoint
-        self._weights_sha256 = weights_sha256
-        self.model = model.to(self.device).eval()
         self.image_size = int(model.image_size)
         self.mask_threshold = 0.0
         self.transforms = SAM2Transforms(
@@ -238,18 +236,11 @@ class Sam2Image(PromptableModel):
         size = self.image_size
         self.feature_sizes = [(size // 4, size // 4), (size // 8, size // 8), (size // 16,) * 2]
 
-    @property
-    def weights_sha256(self) -> str:
-        """SHA-256 of the checkpoint file, or of the state dict for a wrapped module."""
-        if self._weights_sha256 is None:
-            self._weights_sha256 = state_dict_sha256(self.model)
-        return self._weights_sha256
-
     # ------------------------------------------------------------------ embedding
 
     def embed(self, image: Image) -> ImageEmbedding:
         """Encode an RGB uint8 image exactly as ``SAM2ImagePredictor.set_image`` does."""
-        _check_image(image)
+        check_image(image)
         tensor = self.transforms(image)[None, ...].to(self.device)
         with precision(self.device, self.dtype):
             backbone_out = self.model.forward_image(tensor)
@@ -268,37 +259,9 @@ class Sam2Image(PromptableModel):
 
     # ----------------------------------------------------------------- prediction
 
-    def predict(
-        self,
-        embedding: ImageEmbedding,
-        prompts: Sequence[Prompt],
-        multimask_output: bool,
-        return_logits: bool = False,
-    ) -> list[ModelOutput]:
-        """Masks for every prompt; see the module docstring for the mapping and batching.
-
-        With ``return_logits`` each output also carries the upscaled (unclamped) logits the
-        masks are thresholded from, as ``SAM2ImagePredictor.predict(..., return_logits=True)``.
-        """
-        self.check_prompts(prompts, multimask_output, return_logits)
-        features: Sam2Features = embedding.features
-        original = (embedding.height, embedding.width)
-        encoded = [self._encode(prompt, original) for prompt in prompts]
-        outputs: list[ModelOutput | None] = [None] * len(prompts)
-        with precision(self.device, self.dtype):
-            for indices in _groups(list(range(len(prompts))), lambda i: encoded[i].points):
-                for start in range(0, len(indices), self.max_batch):
-                    chunk = indices[start : start + self.max_batch]
-                    self._decode(
-                        features,
-                        original,
-                        encoded,
-                        chunk,
-                        multimask_output,
-                        outputs,
-                        return_logits,
-                    )
-        return [out for out in outputs if out is not None]
+    def _batch_key(self, item: _Encoded) -> Hashable:
+        """Prompts with the same number of points (box corners included) share a call."""
+        return item.points
 
     def _encode(self, prompt: Prompt, original: tuple[int, int]) -> _Encoded:
         import torch
@@ -319,72 +282,62 @@ class Sam2Image(PromptableModel):
         mask = None
         if prompt.mask_logits is not None:
             side = int(self.model.sam_prompt_encoder.mask_input_size[0])
-            mask = _mask_input(prompt.mask_logits, side)
+            mask = mask_input(prompt.mask_logits, side)
         return _Encoded(coords=coords, labels=labels, mask=mask)
 
     def _decode(
         self,
         features: Sam2Features,
         original: tuple[int, int],
-        encoded: list[_Encoded],
-        chunk: list[int],
+        items: list[_Encoded],
         multimask_output: bool,
-        outputs: list[ModelOutput | None],
-        return_logits: bool = False,
-    ) -> None:
+        return_logits: bool,
+    ) -> list[ModelOutput]:
+        """One mask-decoder call (post-processing: ``SAM2Transforms.postprocess_masks``,
+        threshold 0; low-resolution logits clamped as the predictor returns them)."""
         import torch
 
-        sparse: list[torch.Tensor] = []
-        dense: list[torch.Tensor] = []
-        order: list[int] = []
-        for members in _groups(chunk, lambda i: encoded[i].mask is not None):
-            items = [encoded[i] for i in members]
-            points = None
-            if items[0].coords is not None:
-                points = (
-                    torch.stack([i.coords for i in items if i.coords is not None]),
-                    torch.stack([i.labels for i in items if i.labels is not None]),
-                )
-            masks = None
-            if items[0].mask is not None:
-                masks = torch.as_tensor(
-                    np.stack([i.mask for i in items if i.mask is not None]),
-                    dtype=torch.float,
-                    device=self.device,
-                )
-            s, d = self.model.sam_prompt_encoder(points=points, boxes=None, masks=masks)
-            if s.shape[0] != len(members):  # nothing but an empty prompt: batch size 1
-                s = s.expand(len(members), -1, -1)
-                d = d.expand(len(members), -1, -1, -1)
-            sparse.append(s)
-            dense.append(d)
-            order.extend(members)
+        sparse, dense, order = self._prompt_embeddings_by(
+            items, lambda item: item.mask is not None, self._prompt_embeddings
+        )
         low_res, iou, _, _ = self.model.sam_mask_decoder(
             image_embeddings=features.image_embed,
             image_pe=self.model.sam_prompt_encoder.get_dense_pe(),
-            sparse_prompt_embeddings=torch.cat(sparse),
-            dense_prompt_embeddings=torch.cat(dense),
+            sparse_prompt_embeddings=sparse,
+            dense_prompt_embeddings=dense,
             multimask_output=multimask_output,
             repeat_image=len(order) > 1,
             high_res_features=list(features.high_res_feats),
         )
         low_res = low_res.float()
-        iou_np = iou.float().cpu().numpy()
-        logits_np = torch.clamp(low_res, -LOW_RES_CLAMP, LOW_RES_CLAMP).cpu().numpy()
-        for start in range(0, len(order), POSTPROCESS_CHUNK):
-            upscaled = self.transforms.postprocess_masks(
-                low_res[start : start + POSTPROCESS_CHUNK], original
+        return assemble_outputs(
+            order,
+            iou.float().cpu().numpy(),
+            torch.clamp(low_res, -LOW_RES_CLAMP, LOW_RES_CLAMP).cpu().numpy(),
+            lambda rows: self.transforms.postprocess_masks(low_res[rows], original),
+            self.mask_threshold,
+            return_logits,
+        )
+
+    def _prompt_embeddings(self, items: list[_Encoded]) -> tuple[torch.Tensor, torch.Tensor]:
+        """The prompt encoder on prompts of one structure (points as corners + clicks)."""
+        import torch
+
+        points = None
+        if items[0].coords is not None:
+            points = (
+                torch.stack([i.coords for i in items if i.coords is not None]),
+                torch.stack([i.labels for i in items if i.labels is not None]),
             )
-            masks_np = (upscaled > self.mask_threshold).cpu().numpy()
-            full = upscaled.float().cpu().numpy() if return_logits else None
-            for offset, index in enumerate(order[start : start + POSTPROCESS_CHUNK]):
-                row = start + offset
-                outputs[index] = ModelOutput(
-                    masks=masks_np[offset],
-                    iou_predictions=iou_np[row].astype(np.float32),
-                    low_res_logits=logits_np[row].astype(np.float32),
-                    logits=None if full is None else full[offset],
-                )
+        masks = None
+        if items[0].mask is not None:
+            masks = torch.as_tensor(
+                np.stack([i.mask for i in items if i.mask is not None]),
+                dtype=torch.float,
+                device=self.device,
+            )
+        sparse, dense = self.model.sam_prompt_encoder(points=points, boxes=None, masks=masks)
+        return sparse, dense
 
     # ------------------------------------------------------------ embedding cache
 
@@ -407,26 +360,16 @@ class Sam2Image(PromptableModel):
 
     def embedding_tensors(self, embedding: ImageEmbedding) -> dict[str, npt.NDArray[Any]]:
         features: Sam2Features = embedding.features
-        tensors = {"image_embed": features.image_embed.detach().float().cpu().numpy()}
+        tensors = {"image_embed": self._to_array(features.image_embed)}
         for level, feat in enumerate(features.high_res_feats):
-            tensors[f"high_res_feats_{level}"] = feat.detach().float().cpu().numpy()
+            tensors[f"high_res_feats_{level}"] = self._to_array(feat)
         return tensors
 
     def embedding_from_tensors(
         self, tensors: Mapping[str, npt.NDArray[Any]], height: int, width: int
     ) -> ImageEmbedding:
-        import torch
-
-        expected = self._expected_shapes()
-        if set(tensors) != set(expected):
-            raise ValueError(f"tensors {sorted(tensors)}, expected {sorted(expected)}")
-        for name, shape in expected.items():
-            if tuple(tensors[name].shape) != shape:
-                raise ValueError(f"{name} shape {tensors[name].shape}, expected {shape}")
-        as_torch = {
-            name: torch.as_tensor(np.asarray(array, dtype=np.float32), device=self.device)
-            for name, array in tensors.items()
-        }
+        check_tensor_shapes(tensors, self._expected_shapes())
+        as_torch = {name: self._to_tensor(array) for name, array in tensors.items()}
         levels = sorted(n for n in as_torch if n.startswith("high_res_feats_"))
         return ImageEmbedding(
             height=height,
@@ -445,18 +388,11 @@ class Sam2Image(PromptableModel):
             **super().describe(),
             "family": "sam2",
             "model_config": self.model_config,
-            "checkpoint": str(self.checkpoint) if self.checkpoint is not None else None,
-            "checkpoint_sha256": self.weights_sha256 if self.checkpoint is not None else None,
-            "weights_sha256": self.weights_sha256,
-            "parameters": sum(int(p.numel()) for p in self.model.parameters()),
+            **self._weights_provenance(),
             "image_size": self.image_size,
             "preprocessing": PREPROCESSING_VERSION,
             "dynamic_multimask_via_stability": bool(decoder.dynamic_multimask_via_stability),
-            "dtype": self.dtype,
-            "autocast": self.dtype if self.dtype != "float32" else None,
-            "mask_threshold": self.mask_threshold,
-            "max_batch": self.max_batch,
-            **environment_device(self.device),
+            **self._runtime_provenance(mask_threshold=self.mask_threshold),
         }
 
 
