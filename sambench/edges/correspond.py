@@ -161,8 +161,10 @@ class BoundaryMatcher:
 
         starts = np.flatnonzero(np.r_[True, pixel[1:] != pixel[:-1]])  # pixel is sorted
         left = np.cumsum(np.r_[False, pixel[1:] != pixel[:-1]])
-        right_ids, right = np.unique(gt, return_inverse=True)
-        a, b = starts.size, right_ids.size
+        present = np.zeros(self.boundary_pixels, dtype=bool)
+        present[gt] = True
+        right = (np.cumsum(present) - 1)[gt]  # compact GT labels without sorting
+        a, b = starts.size, int(present.sum())
         graph = coo_matrix(
             (np.ones(left.size, dtype=np.int8), (left, a + right)), shape=(a + b, a + b)
         )
@@ -254,7 +256,7 @@ def max_weight_matching(
     # Ties between equally good matchings are broken by a fixed pseudo-random perturbation
     # whose sum over any matching stays below one cost unit, so the optimum is unchanged and
     # the choice among optima is as unbiased as the benchmark's randomised outlier graph.
-    jitter = np.random.default_rng(_TIE_SEED).random(weight.size) * (0.5 / (a + 1))
+    jitter = _jitter(weight.size) * (0.5 / (a + 1))
     # every edge weight is shifted by +1 and each left node gets a private outlier of
     # weight 1: a full matching of the left side then maximises the real matching's weight
     rows = np.concatenate([li, np.arange(a)])
@@ -268,6 +270,16 @@ def max_weight_matching(
     if swapped:
         matched_left, matched_right = matched_right, matched_left
     return matched_left.astype(np.intp), matched_right.astype(np.intp)
+
+
+_JITTER = np.random.default_rng(_TIE_SEED).random(1 << 16)
+
+
+def _jitter(size: int) -> npt.NDArray[np.float64]:
+    """``size`` fixed pseudo-random values in ``[0, 1)`` (the tie-breaking perturbation)."""
+    if size <= _JITTER.size:
+        return _JITTER[:size]
+    return np.resize(_JITTER, size)
 
 
 def correspond_pixels(
