@@ -11,11 +11,13 @@ import numpy as np
 import pytest
 
 from sambench.data.bsds500 import load_boundaries
+from sambench.edges.assignment import DynamicAssignment
 from sambench.edges.baselines import sobel_edges
 from sambench.edges.correspond import (
     BoundaryMatcher,
     correspond_pixels,
-    max_weight_matching,
+    disk_offsets,
+    match_radius,
     outlier_weight,
 )
 from sambench.edges.evaluation import (
@@ -89,24 +91,94 @@ def test_thin_subiteration_rule_equals_pyedgeeval() -> None:
 # ------------------------------------------------------------------------------ matching
 
 
-def test_matching_is_maximum_weight_on_random_graphs() -> None:
+def test_dynamic_assignment_stays_optimal_under_switches() -> None:
+    """After every batch of switches the matching is a maximum-weight matching of the active
+    left nodes (checked against scipy's dense solver), with one partner per node."""
     from scipy.optimize import linear_sum_assignment
 
     rng = np.random.default_rng(2)
-    for _ in range(20):
-        n_left, n_right = rng.integers(1, 9, size=2)
-        pairs = {(int(a), int(b)) for a, b in rng.integers(0, [n_left, n_right], (12, 2))}
-        left = np.array([a for a, _ in pairs])
-        right = np.array([b for _, b in pairs])
-        weight = rng.integers(90, 101, size=left.size).astype(float)
-        got_l, got_r = max_weight_matching(left, right, weight)
-        lookup = dict(zip(pairs, weight, strict=True))
-        got = sum(lookup[(int(a), int(b))] for a, b in zip(got_l, got_r, strict=True))
-        assert len(set(got_l)) == got_l.size and len(set(got_r)) == got_r.size
-        dense = np.zeros((n_left, n_right))
-        dense[left, right] = weight
-        rows, cols = linear_sum_assignment(dense, maximize=True)
-        assert got == pytest.approx(dense[rows, cols].sum())
+    for _ in range(60):
+        n_left, n_right = (int(n) for n in rng.integers(1, 25, size=2))
+        reach = rng.random((n_left, n_right)) < rng.uniform(0.05, 0.5)
+        cost = rng.integers(0, 40, size=(n_left, n_right))
+        outlier = int(rng.choice([45, 100, 5000]))
+        rows, cols = np.nonzero(reach)
+        indptr = np.r_[0, np.cumsum(reach.sum(axis=1))]
+        assignment = DynamicAssignment(indptr, cols, cost[rows, cols], outlier, n_right)
+        for _ in range(6):
+            nodes = rng.choice(n_left, size=int(rng.integers(1, n_left + 1)), replace=False)
+            assignment.set_active(nodes, rng.random(nodes.size) < 0.6)
+            on = np.asarray(assignment.active)
+            left, right = assignment.matches()
+            assert on[left].all() and reach[left, right].all()
+            assert np.unique(right).size == right.size
+            weight = np.where(reach & on[:, None], outlier - cost, 0)
+            best_rows, best_cols = linear_sum_assignment(weight, maximize=True)
+            got = int((outlier - cost[left, right]).sum())
+            assert got == weight[best_rows, best_cols].sum()
+            assert assignment.total_cost() == -got
+
+
+def test_dynamic_assignment_rejects_bad_graphs() -> None:
+    with pytest.raises(ValueError, match="outlier"):
+        DynamicAssignment([0, 1], [0], [7], outlier=7)
+    with pytest.raises(ValueError, match="row pointer"):
+        DynamicAssignment([0, 2], [0], [1], outlier=7)
+    assignment = DynamicAssignment([0, 1], [0], [1], outlier=7)
+    with pytest.raises(ValueError, match="out of range"):
+        assignment.set_active([3], [True])
+
+
+def _matching_from_scratch(pred: np.ndarray, gt: np.ndarray, max_dist: float) -> tuple[int, int]:
+    """(matched pixels, total weight) of a maximum-weight matching solved from scratch with
+    scipy's LAPJVsp on the sparse graph of pixel pairs within reach."""
+    import scipy.sparse as sp
+    from scipy.sparse.csgraph import min_weight_full_bipartite_matching
+
+    radius = match_radius(*gt.shape, max_dist)
+    dy, dx, cost = disk_offsets(radius)
+    py, px = np.nonzero(pred)
+    gy, gx = np.nonzero(gt)
+    gt_index = np.full(gt.shape, -1)
+    gt_index[gy, gx] = np.arange(gy.size)
+    qy, qx = py[:, None] + dy, px[:, None] + dx
+    inside = (qy >= 0) & (qy < gt.shape[0]) & (qx >= 0) & (qx < gt.shape[1])
+    cy, cx = qy.clip(0, gt.shape[0] - 1), qx.clip(0, gt.shape[1] - 1)
+    target = np.where(inside, gt_index[cy, cx], -1)
+    left, k = np.nonzero(target >= 0)
+    right = target[left, k]
+    weight = outlier_weight(radius) - cost[k]
+    n_left = py.size
+    graph = sp.csr_matrix(  # every left node also gets a private "unmatched" column
+        (np.r_[weight + 1.0, np.ones(n_left)], (np.r_[left, np.arange(n_left)],
+                                                 np.r_[right, gy.size + np.arange(n_left)])),
+        shape=(n_left, gy.size + n_left),
+    )  # fmt: skip
+    rows, cols = min_weight_full_bipartite_matching(graph, maximize=True)
+    real = cols < gy.size
+    return int(real.sum()), int(graph[rows[real], cols[real]].sum() - real.sum())
+
+
+def test_incremental_matching_equals_solving_each_threshold_from_scratch(bsds: Path) -> None:
+    """One real image and annotator, thresholds visited as the evaluator does: the matched
+    count and the total weight equal an independent from-scratch optimum every time."""
+    import cv2
+
+    rgb = cv2.cvtColor(cv2.imread(str(bsds / "images/test/100039.jpg")), cv2.COLOR_BGR2RGB)
+    edges = sobel_edges(rgb)
+    gt = load_boundaries(bsds / "groundTruth/test/100039.mat")[1]
+    levels = default_thresholds(99)[::-1][::7]
+    matcher = BoundaryMatcher(gt, edges >= levels[-1])
+    radius = match_radius(*gt.shape, 0.0075)
+    gy, gx = np.nonzero(gt)
+    for level in levels:
+        pred = thin(edges >= level)
+        pixels, gt_index = matcher.match_pairs(pred)
+        y, x = np.divmod(pixels, gt.shape[1])
+        distance = np.rint(100 * np.hypot(y - gy[gt_index], x - gx[gt_index])).astype(int)
+        assert distance.max(initial=0) <= 100 * radius
+        weight = int((outlier_weight(radius) - distance).sum())
+        assert (pixels.size, weight) == _matching_from_scratch(pred, gt, 0.0075), level
 
 
 def test_correspond_pixels_radius_and_outliers() -> None:
@@ -121,7 +193,7 @@ def test_correspond_pixels_radius_and_outliers() -> None:
     assert outlier_weight(4.5) == 45000
 
 
-def test_matcher_reuses_components_and_checks_candidates() -> None:
+def test_matcher_repeats_and_checks_candidates() -> None:
     gt = np.zeros((40, 40), dtype=bool)
     gt[20, 5:35] = True
     pred = np.zeros_like(gt)

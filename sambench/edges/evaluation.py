@@ -149,10 +149,13 @@ def evaluate_image(
     cnt_p = np.zeros(count, dtype=np.int64)
     sum_p = np.zeros(count, dtype=np.int64)
     previous: npt.NDArray[np.bool_] | None = None
-    for k, level in enumerate(levels):
-        binary = edge_map >= max(EPS, float(level))
+    # highest threshold first: each lower one mostly switches pixels on, which the
+    # incremental matching absorbs with short augmenting paths (the other way round, every
+    # switch-off of a matched pixel searches its whole alternating neighbourhood)
+    for k in range(count - 1, -1, -1):
+        binary = edge_map >= max(EPS, float(levels[k]))
         if previous is not None and np.array_equal(binary, previous):
-            cnt_r[k], cnt_p[k], sum_p[k] = cnt_r[k - 1], cnt_p[k - 1], sum_p[k - 1]
+            cnt_r[k], cnt_p[k], sum_p[k] = cnt_r[k + 1], cnt_p[k + 1], sum_p[k + 1]
             continue
         previous = binary
         predicted = thin_map(binary) if thin else binary
