@@ -181,7 +181,7 @@ def next_click(
     if truth.shape != guess.shape:
         raise ValueError(f"gt shape {truth.shape} and pred shape {guess.shape} differ")
     generator = _require_rng(rng, mode) if mode == "random" else None
-    clicked = [(c.y, c.x) for c in previous_clicks]
+    clicked = [(int(c.y), int(c.x)) for c in previous_clicks]  # the pixels clicked
     false_negative = truth & ~guess
     false_positive = guess & ~truth
     fn_peak = _region_peak(false_negative, clicked)

@@ -14,10 +14,20 @@ FloatArray = npt.NDArray[np.float32]
 
 @dataclass(frozen=True)
 class Click:
-    """One simulated click in image pixel coordinates (column ``x``, row ``y``)."""
+    """One click in image pixel coordinates (column ``x``, row ``y``).
 
-    x: int
-    y: int
+    Simulated clicks (:mod:`sambench.clicker`) fall on whole pixels and keep ``int``
+    coordinates; grid points of the automatic mask generator are sub-pixel ``float`` s.
+    Models receive both as floats (:meth:`Prompt.point_coords`).
+
+    >>> Click.from_json(Click(x=3, y=4, positive=True).to_json())
+    Click(x=3, y=4, positive=True)
+    >>> Click.from_json({"x": 12.5, "y": 0.25, "positive": True}).x
+    12.5
+    """
+
+    x: float
+    y: float
     positive: bool
 
     def to_json(self) -> dict[str, Any]:
@@ -25,7 +35,15 @@ class Click:
 
     @classmethod
     def from_json(cls, row: dict[str, Any]) -> Click:
-        return cls(x=int(row["x"]), y=int(row["y"]), positive=bool(row["positive"]))
+        return cls(
+            x=_coordinate(row["x"]), y=_coordinate(row["y"]), positive=bool(row["positive"])
+        )
+
+
+def _coordinate(value: Any) -> float:
+    """A JSON coordinate: whole numbers stay ``int`` (pixel clicks), others ``float``."""
+    number = float(value)
+    return int(number) if number.is_integer() else number
 
 
 @dataclass(frozen=True)

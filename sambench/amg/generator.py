@@ -33,7 +33,7 @@ Defaults are the official ``SamAutomaticMaskGenerator``'s (sam-protocol §10);
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from typing import Any, cast
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -253,11 +253,6 @@ class _Candidates:
         self.crop_boxes = np.concatenate([self.crop_boxes, other.crop_boxes])
 
 
-def _click(x: float, y: float) -> Click:
-    # Grid points are sub-pixel; Prompt.point_coords() hands them to the model as floats.
-    return Click(x=cast(int, float(x)), y=cast(int, float(y)), positive=True)
-
-
 def check_model(model: PromptableModel, multimask_output: bool = True) -> None:
     """Raise a :class:`SambenchError` unless the model can run the generator."""
     caps = model.capabilities
@@ -378,7 +373,7 @@ class AutomaticMaskGenerator:
         image_size: tuple[int, int],
     ) -> _Candidates:
         p = self.params
-        prompts = [Prompt(clicks=(_click(x, y),)) for x, y in points]
+        prompts = [Prompt(clicks=(Click(float(x), float(y), True),)) for x, y in points]
         outputs = self.model.predict(
             embedding, prompts, multimask_output=p.multimask_output, return_logits=True
         )
