@@ -9,12 +9,14 @@ records of a finished run.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import numpy.typing as npt
+
+from sambench.errors import RecordsError
 
 FloatArray = npt.NDArray[np.float64]
 
@@ -66,6 +68,63 @@ class Evaluator(ABC):
     @abstractmethod
     def evaluate(self) -> list[MetricValue]:
         """Compute every figure from the records processed since the last reset."""
+
+
+class ObjectRecordsEvaluator(Evaluator):
+    """An evaluator of per-image records that list the image's ``objects``.
+
+    It keeps every record by ``(dataset, image_id)``, refuses malformed or repeated ones,
+    and hands them back in key order, so the order of ``process`` calls never matters.
+    Subclasses name their records in :attr:`record_kind` and implement ``evaluate``.
+
+    Args:
+        seed: Seed of the bootstrap intervals.
+
+    >>> class CountObjects(ObjectRecordsEvaluator):
+    ...     record_kind = "toy"
+    ...     def evaluate(self):
+    ...         return [len(objects) for _, objects in self.objects_by_image()]
+    >>> evaluator = CountObjects(seed=0)
+    >>> evaluator.process({"dataset": "d", "image_id": "2", "objects": [{}, {}]})
+    >>> evaluator.process({"dataset": "d", "image_id": "1", "objects": [{}]})
+    >>> evaluator.evaluate()
+    [1, 2]
+    >>> evaluator.process({"dataset": "d", "image_id": "1", "objects": []})
+    Traceback (most recent call last):
+    ...
+    sambench.errors.RecordsError: record ('d', '1') was processed twice
+    >>> evaluator.process({"dataset": "d", "image_id": "3"})
+    Traceback (most recent call last):
+    ...
+    sambench.errors.RecordsError: toy record lacks field 'objects'
+    """
+
+    record_kind: ClassVar[str]
+    """What the records are of, as error messages name them (e.g. ``"points"``)."""
+
+    def __init__(self, *, seed: int = 0) -> None:
+        self.seed = seed
+        self._records: dict[tuple[str, str], Mapping[str, Any]] = {}
+
+    def reset(self) -> None:
+        self._records = {}
+
+    def process(self, record: Mapping[str, Any]) -> None:
+        try:
+            key = (str(record["dataset"]), str(record["image_id"]))
+            objects = record["objects"]
+        except (KeyError, TypeError) as error:
+            raise RecordsError(f"{self.record_kind} record lacks field {error}") from error
+        if not isinstance(objects, list):
+            raise RecordsError(f"record {key}: 'objects' must be a list")
+        if key in self._records:
+            raise RecordsError(f"record {key} was processed twice")
+        self._records[key] = record
+
+    def objects_by_image(self) -> Iterator[tuple[tuple[str, str], list[Any]]]:
+        """``((dataset, image_id), objects)`` of every processed record, in key order."""
+        for key in sorted(self._records):
+            yield key, self._records[key]["objects"]
 
 
 def bootstrap_ci(

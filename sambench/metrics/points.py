@@ -53,7 +53,12 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from sambench.errors import RecordsError
-from sambench.metrics.base import Evaluator, MetricValue, macro_mean_with_ci, mean_with_ci
+from sambench.metrics.base import (
+    MetricValue,
+    ObjectRecordsEvaluator,
+    macro_mean_with_ci,
+    mean_with_ci,
+)
 
 
 def iou_after(ious: Sequence[float], k: int) -> float:
@@ -104,7 +109,7 @@ class _Columns:
     failures: dict[float, int] = field(default_factory=dict)
 
 
-class PointsEvaluator(Evaluator):
+class PointsEvaluator(ObjectRecordsEvaluator):
     """mIoU@k, oracle mIoU@1 and NoC per dataset and for the suite (see the module docs).
 
     Args:
@@ -114,6 +119,8 @@ class PointsEvaluator(Evaluator):
         noc_max_clicks: NoC click budget; the value counted for a failure.
         seed: Seed of the bootstrap intervals.
     """
+
+    record_kind = "points"
 
     def __init__(
         self,
@@ -128,29 +135,13 @@ class PointsEvaluator(Evaluator):
         self.report_clicks = tuple(report_clicks)
         self.noc_thresholds = tuple(noc_thresholds)
         self.noc_max_clicks = noc_max_clicks
-        self.seed = seed
-        self._records: dict[tuple[str, str], Mapping[str, Any]] = {}
-
-    def reset(self) -> None:
-        self._records = {}
-
-    def process(self, record: Mapping[str, Any]) -> None:
-        try:
-            key = (str(record["dataset"]), str(record["image_id"]))
-            objects = record["objects"]
-        except (KeyError, TypeError) as error:
-            raise RecordsError(f"points record lacks field {error}") from error
-        if not isinstance(objects, list):
-            raise RecordsError(f"record {key}: 'objects' must be a list")
-        if key in self._records:
-            raise RecordsError(f"record {key} was processed twice")
-        self._records[key] = record
+        super().__init__(seed=seed)
 
     def evaluate(self) -> list[MetricValue]:
         columns: dict[str, _Columns] = {}
-        for key in sorted(self._records):
+        for key, objects in self.objects_by_image():
             table = columns.setdefault(key[0], self._empty_columns())
-            for obj in self._records[key]["objects"]:
+            for obj in objects:
                 self._add_object(table, obj, key)
 
         figures: list[MetricValue] = []

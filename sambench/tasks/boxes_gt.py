@@ -29,7 +29,7 @@ paper; the papers differ in the output mode (knob ``multimask``).
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -39,7 +39,13 @@ import numpy as np
 from sambench import masks
 from sambench.errors import RecordsError, SambenchError
 from sambench.masks import encode
-from sambench.metrics.base import Evaluator, MetricValue, macro_mean_with_ci, mean_with_ci
+from sambench.metrics.base import (
+    Evaluator,
+    MetricValue,
+    ObjectRecordsEvaluator,
+    macro_mean_with_ci,
+    mean_with_ci,
+)
 from sambench.models.base import ImageEmbedding, PromptableModel
 from sambench.prompts import Prompt
 from sambench.records import write_text_atomic
@@ -216,33 +222,20 @@ def _iou(mask: np.ndarray, gt: np.ndarray, gt_area: int) -> float:
     return inter / union if union else 1.0
 
 
-class BoxMiouEvaluator(Evaluator):
-    """``mIoU`` and ``mIoU_<area class>`` per dataset and for the suite (see the module docs)."""
+class BoxMiouEvaluator(ObjectRecordsEvaluator):
+    """``mIoU`` and ``mIoU_<area class>`` per dataset and for the suite (see the module docs).
 
-    def __init__(self, *, seed: int = 0) -> None:
-        self.seed = seed
-        self._records: dict[tuple[str, str], Mapping[str, Any]] = {}
+    Args:
+        seed: Seed of the bootstrap intervals.
+    """
 
-    def reset(self) -> None:
-        self._records = {}
-
-    def process(self, record: Mapping[str, Any]) -> None:
-        try:
-            key = (str(record["dataset"]), str(record["image_id"]))
-            objects = record["objects"]
-        except (KeyError, TypeError) as error:
-            raise RecordsError(f"boxes-gt record lacks field {error}") from error
-        if not isinstance(objects, list):
-            raise RecordsError(f"record {key}: 'objects' must be a list")
-        if key in self._records:
-            raise RecordsError(f"record {key} was processed twice")
-        self._records[key] = record
+    record_kind = "boxes-gt"
 
     def evaluate(self) -> list[MetricValue]:
         columns: dict[str, dict[str, list[float]]] = {}
-        for key in sorted(self._records):
+        for key, objects in self.objects_by_image():
             table = columns.setdefault(key[0], {name: [] for name in _names()})
-            for obj in self._records[key]["objects"]:
+            for obj in objects:
                 try:
                     iou = float(obj["iou"])
                     size = str(obj["area_class"])
