@@ -37,8 +37,6 @@ from functools import lru_cache
 import numpy as np
 import numpy.typing as npt
 
-from sambench.edges.assignment import DynamicAssignment
-
 BoolMask = npt.NDArray[np.bool_]
 IntArray = npt.NDArray[np.intp]
 
@@ -124,6 +122,8 @@ class BoundaryMatcher:
         # left nodes: the candidate pixels within reach of the ground truth, in raster order
         starts = np.flatnonzero(np.r_[True, flat[1:] != flat[:-1]]) if flat.size else flat
         self._pixels = flat[starts].astype(np.intp)
+        from sambench.edges.assignment import DynamicAssignment  # numba: imported when used
+
         self._assignment = DynamicAssignment(
             np.r_[starts, flat.size], gt_index[order], costs[order], self.outlier_weight,
             n_right=self.boundary_pixels,
