@@ -47,7 +47,16 @@ from typing import Any, Literal
 import numpy as np
 
 from sambench.errors import RecordsError
-from sambench.metrics.base import Evaluator, MetricValue
+from sambench.metrics.base import MetricValue
+from sambench.metrics.coco_records import (
+    CocoGroundTruth,
+    CocoRecordsEvaluator,
+    coco_results,
+    malformed_record,
+    mean_over_datasets,
+    numeric_id,
+    record_label,
+)
 
 Style = Literal["coco", "lvis"]
 
@@ -81,19 +90,6 @@ def figure_names(style: Style) -> tuple[str, ...]:
     return LVIS_FIGURES if style == "lvis" else COCO_FIGURES
 
 
-def numeric_id(value: object, what: str) -> int:
-    """A COCO id as an integer (``"139"`` → 139); a :class:`RecordsError` otherwise.
-
-    >>> numeric_id("139", "image id")
-    139
-    """
-    if isinstance(value, int) and not isinstance(value, bool):
-        return value
-    if isinstance(value, str) and value.isdigit():
-        return int(value)
-    raise RecordsError(f"COCO evaluation needs integer {what}s, got {value!r}")
-
-
 def ground_truth(records: Sequence[Mapping[str, Any]], style: Style = "coco") -> dict[str, Any]:
     """The COCO-format (``style="lvis"``: LVIS-format) ground truth of one dataset's records.
 
@@ -101,54 +97,29 @@ def ground_truth(records: Sequence[Mapping[str, Any]], style: Style = "coco") ->
     ``object_id``), categories those of the annotations. For LVIS, images carry
     ``neg_category_ids`` and ``not_exhaustive_category_ids`` and categories ``frequency``.
     """
-    images: list[dict[str, Any]] = []
-    annotations: list[dict[str, Any]] = []
-    categories: dict[int, dict[str, Any]] = {}
+    built = CocoGroundTruth()
     for record in records:
-        where = f"record ({record.get('dataset')!r}, {record.get('image_id')!r})"
-        try:
-            image_id = numeric_id(record["image_id"], "image id")
-            image: dict[str, Any] = {
-                "id": image_id,
-                "height": int(record["height"]),
-                "width": int(record["width"]),
-            }
+        with malformed_record(record, "instance record"):
+            image = built.add_image(record)
             if style == "lvis":
                 info = record.get("image") or {}
                 for key in ("neg_category_ids", "not_exhaustive_category_ids"):
                     image[key] = [int(v) for v in info.get(key, [])]
-            images.append(image)
             for obj in record["ground_truth"]:
-                category_id = int(obj["category_id"])
-                annotations.append(
-                    {
-                        "id": len(annotations) + 1,
-                        "object_id": str(obj["object_id"]),
-                        "image_id": image_id,
-                        "category_id": category_id,
-                        "segmentation": dict(obj["mask"]),
-                        "area": float(obj["area"]),
-                        "bbox": [float(v) for v in obj["bbox"]],
-                        "iscrowd": int(bool(obj.get("iscrowd", False))),
-                    }
-                )
-                category = {"id": category_id, "name": str(obj.get("category") or category_id)}
-                if style == "lvis":
-                    if obj.get("frequency") not in ("r", "c", "f"):
-                        raise RecordsError(
-                            f"{where}: object {obj.get('object_id')!r} has no LVIS frequency "
-                            "(r, c or f); evaluation 'lvis' needs LVIS annotations"
-                        )
-                    category["frequency"] = obj["frequency"]
-                categories.setdefault(category_id, category)
-        except (KeyError, TypeError, ValueError) as error:
-            raise RecordsError(f"{where}: malformed instance record ({error!r})") from error
-    return {
-        "info": {"description": "sambench ground truth (the loader's objects)"},
-        "images": images,
-        "annotations": annotations,
-        "categories": [categories[k] for k in sorted(categories)],
-    }
+                built.add_annotation(obj, image["id"])
+                built.add_category(obj, _lvis_frequency(obj, record) if style == "lvis" else None)
+    return built.as_dict()
+
+
+def _lvis_frequency(obj: Mapping[str, Any], record: Mapping[str, Any]) -> str:
+    """An object's LVIS frequency group; a :class:`RecordsError` if it has none."""
+    frequency = obj.get("frequency")
+    if frequency not in ("r", "c", "f"):
+        raise RecordsError(
+            f"{record_label(record)}: object {obj.get('object_id')!r} has no LVIS frequency "
+            "(r, c or f); evaluation 'lvis' needs LVIS annotations"
+        )
+    return str(frequency)
 
 
 def predictions(
@@ -161,21 +132,8 @@ def predictions(
     """
     results: list[dict[str, Any]] = []
     for record in records:
-        where = f"record ({record.get('dataset')!r}, {record.get('image_id')!r})"
-        try:
-            image_id = numeric_id(record["image_id"], "image id")
-            rows: list[dict[str, Any]] = [
-                {
-                    "image_id": image_id,
-                    "category_id": int(p["category_id"]),
-                    "segmentation": dict(p["mask"]),
-                    "score": float(p["score"]),
-                    "bbox": [float(v) for v in p["bbox"]],
-                }
-                for p in record["predictions"]
-            ]
-        except (KeyError, TypeError, ValueError) as error:
-            raise RecordsError(f"{where}: malformed prediction ({error!r})") from error
+        with malformed_record(record, "prediction"):
+            rows = coco_results(record, "predictions")
         if style == "lvis" and len(rows) > LVIS_MAX_DETS:
             rows = sorted(rows, key=lambda row: -float(row["score"]))[:LVIS_MAX_DETS]
         results += rows
@@ -231,7 +189,7 @@ def _renamed(
     return replicate, rows
 
 
-class CocoApEvaluator(Evaluator):
+class CocoApEvaluator(CocoRecordsEvaluator):
     """COCO / LVIS mask AP per dataset and for the suite (see the module docs).
 
     Args:
@@ -240,39 +198,16 @@ class CocoApEvaluator(Evaluator):
         seed: Seed of the bootstrap.
     """
 
+    record_kind = "instances"
+    results_field = "predictions"
+
     def __init__(self, *, style: Style = "coco", bootstrap: int = 0, seed: int = 0) -> None:
         if style not in ("coco", "lvis"):
             raise ValueError(f"style must be 'coco' or 'lvis', got {style!r}")
+        super().__init__()
         self.style: Style = style
         self.bootstrap = int(bootstrap)
         self.seed = seed
-        self._records: dict[tuple[str, str], Mapping[str, Any]] = {}
-
-    def reset(self) -> None:
-        self._records = {}
-
-    def process(self, record: Mapping[str, Any]) -> None:
-        try:
-            key = (str(record["dataset"]), str(record["image_id"]))
-            if not isinstance(record["ground_truth"], list):
-                raise TypeError("'ground_truth' must be a list")
-            if not isinstance(record["predictions"], list):
-                raise TypeError("'predictions' must be a list")
-        except (KeyError, TypeError) as error:
-            raise RecordsError(f"instances record lacks field {error}") from error
-        if key in self._records:
-            raise RecordsError(f"record {key} was processed twice")
-        self._records[key] = record
-
-    def datasets(self) -> list[str]:
-        """Names of the datasets seen, sorted."""
-        return sorted({key[0] for key in self._records})
-
-    def dataset_records(self, dataset: str) -> list[Mapping[str, Any]]:
-        """One dataset's records in image-id order (numeric ids as numbers)."""
-        keys = [key for key in self._records if key[0] == dataset]
-        keys.sort(key=lambda key: (0, int(key[1]), "") if key[1].isdigit() else (1, 0, key[1]))
-        return [self._records[key] for key in keys]
 
     def coco_files(self, dataset: str) -> tuple[dict[str, Any], list[dict[str, Any]]]:
         """``(ground truth, results)`` of a dataset as scored (for saving and re-scoring)."""
@@ -348,11 +283,7 @@ class CocoApEvaluator(Evaluator):
         extra: Mapping[str, Any],
     ) -> MetricValue:
         """The mean of ``values`` (one per dataset) with its bootstrap interval."""
-        info: dict[str, Any] = dict(extra)
-        defined = [v for v in values if v >= 0]
-        if len(defined) < len(values):
-            info["undefined"] = "no ground truth in this area range or frequency group"
-        value = float(np.mean(defined)) if defined and len(defined) == len(values) else float("nan")
+        value, info = mean_over_datasets(values, extra)
         low = high = float("nan")
         if self.bootstrap > 0 and all(r.size for r in replicates):
             stacked = np.mean(np.vstack(replicates), axis=0)

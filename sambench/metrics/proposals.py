@@ -43,9 +43,14 @@ from typing import Any
 
 import numpy as np
 
-from sambench.errors import RecordsError
-from sambench.metrics.base import Evaluator, MetricValue, bootstrap_ci
-from sambench.metrics.coco_ap import numeric_id
+from sambench.metrics.base import MetricValue, bootstrap_ci
+from sambench.metrics.coco_records import (
+    CocoGroundTruth,
+    CocoRecordsEvaluator,
+    coco_results,
+    malformed_record,
+    mean_over_datasets,
+)
 
 AREA_RANGES = {
     "all": [0.0, 1e5**2],
@@ -80,47 +85,17 @@ def ground_truth(
     Images in record order (all of them, also without objects), annotation ids from 1 (the
     loader's id kept as ``object_id``), each category with its ``frequency`` when known.
     """
-    images: list[dict[str, Any]] = []
-    annotations: list[dict[str, Any]] = []
-    categories: dict[int, dict[str, Any]] = {}
+    built = CocoGroundTruth()
     for record in records:
-        where = f"record ({record.get('dataset')!r}, {record.get('image_id')!r})"
-        try:
-            image_id = numeric_id(record["image_id"], "image id")
-            images.append(
-                {"id": image_id, "height": int(record["height"]), "width": int(record["width"])}
-            )
+        with malformed_record(record, "proposals record"):
+            image = built.add_image(record)
             for obj in record["ground_truth"]:
-                category_id = int(obj["category_id"])
-                group = obj.get("frequency")
-                category = {"id": category_id, "name": str(obj.get("category") or category_id)}
-                if group is not None:
-                    category["frequency"] = group
-                categories.setdefault(category_id, category)
-                if frequency is not None and group != frequency:
-                    continue
-                annotations.append(
-                    {
-                        "id": len(annotations) + 1,
-                        "object_id": str(obj["object_id"]),
-                        "image_id": image_id,
-                        "category_id": category_id,
-                        "segmentation": dict(obj["mask"]),
-                        "area": float(obj["area"]),
-                        "bbox": [float(v) for v in obj["bbox"]],
-                        "iscrowd": int(bool(obj.get("iscrowd", False))),
-                    }
-                )
-        except (KeyError, TypeError, ValueError) as error:
-            raise RecordsError(f"{where}: malformed proposals record ({error!r})") from error
-    if not categories:
-        categories[1] = {"id": 1, "name": "object"}
-    return {
-        "info": {"description": "sambench ground truth (the loader's objects)"},
-        "images": images,
-        "annotations": annotations,
-        "categories": [categories[k] for k in sorted(categories)],
-    }
+                built.add_category(obj, obj.get("frequency"))
+                if frequency is None or obj.get("frequency") == frequency:
+                    built.add_annotation(obj, image["id"])
+    if not built.categories:
+        built.categories[1] = {"id": 1, "name": "object"}
+    return built.as_dict()
 
 
 def proposals(records: Sequence[Mapping[str, Any]], category_id: int = 1) -> list[dict[str, Any]]:
@@ -131,21 +106,8 @@ def proposals(records: Sequence[Mapping[str, Any]], category_id: int = 1) -> lis
     """
     results: list[dict[str, Any]] = []
     for record in records:
-        where = f"record ({record.get('dataset')!r}, {record.get('image_id')!r})"
-        try:
-            image_id = numeric_id(record["image_id"], "image id")
-            results += [
-                {
-                    "image_id": image_id,
-                    "category_id": category_id,
-                    "segmentation": dict(p["mask"]),
-                    "score": float(p["score"]),
-                    "bbox": [float(v) for v in p["bbox"]],
-                }
-                for p in record["proposals"]
-            ]
-        except (KeyError, TypeError, ValueError) as error:
-            raise RecordsError(f"{where}: malformed proposal ({error!r})") from error
+        with malformed_record(record, "proposal"):
+            results += coco_results(record, "proposals", category_id)
     return results
 
 
@@ -230,7 +192,7 @@ def per_object_recall(
     return np.asarray(values)
 
 
-class ProposalsEvaluator(Evaluator):
+class ProposalsEvaluator(CocoRecordsEvaluator):
     """Class-agnostic mask AR@K per dataset and for the suite (see the module docs).
 
     Args:
@@ -239,33 +201,14 @@ class ProposalsEvaluator(Evaluator):
         seed: Seed of the bootstrap.
     """
 
+    record_kind = "proposals"
+    results_field = "proposals"
+
     def __init__(self, *, max_dets: int = 1000, bootstrap: int = 1000, seed: int = 0) -> None:
+        super().__init__()
         self.max_dets = int(max_dets)
         self.bootstrap = int(bootstrap)
         self.seed = seed
-        self._records: dict[tuple[str, str], Mapping[str, Any]] = {}
-
-    def reset(self) -> None:
-        self._records = {}
-
-    def process(self, record: Mapping[str, Any]) -> None:
-        try:
-            key = (str(record["dataset"]), str(record["image_id"]))
-            record["ground_truth"], record["proposals"]
-        except (KeyError, TypeError) as error:
-            raise RecordsError(f"proposals record lacks field {error}") from error
-        if key in self._records:
-            raise RecordsError(f"record {key} was processed twice")
-        self._records[key] = record
-
-    def datasets(self) -> list[str]:
-        return sorted({key[0] for key in self._records})
-
-    def dataset_records(self, dataset: str) -> list[Mapping[str, Any]]:
-        """One dataset's records in image-id order."""
-        keys = [key for key in self._records if key[0] == dataset]
-        keys.sort(key=lambda key: (0, int(key[1]), "") if key[1].isdigit() else (1, 0, key[1]))
-        return [self._records[key] for key in keys]
 
     def coco_files(self, dataset: str) -> tuple[dict[str, Any], list[dict[str, Any]]]:
         """``(ground truth, proposals)`` of a dataset in COCO format, as scored."""
@@ -354,11 +297,7 @@ class ProposalsEvaluator(Evaluator):
         interval: tuple[float, float],
         facts: Mapping[str, Any],
     ) -> MetricValue:
-        info: dict[str, Any] = dict(facts)
-        defined = [v for v in values if v >= 0]
-        if len(defined) < len(values):
-            info["undefined"] = "no ground truth in this area range or frequency group"
-        value = float(np.mean(defined)) if defined and len(defined) == len(values) else float("nan")
+        value, info = mean_over_datasets(values, facts)
         if np.isnan(interval[0]):
             info["ci"] = (
                 "percentile bootstrap over objects (AR@K only)"
