@@ -26,7 +26,6 @@ Protocol choices the paper leaves open are knobs of :class:`InstancesTask.Params
 
 from __future__ import annotations
 
-import json
 import math
 import threading
 from collections.abc import Mapping, Sequence
@@ -35,21 +34,19 @@ from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
-import yaml
 
 from sambench.detections import Detection, Detections, file_sha256, load_detections
 from sambench.errors import SambenchError
 from sambench.masks import encode
-from sambench.metrics.base import Evaluator, MetricValue
+from sambench.metrics.base import MetricValue
 from sambench.metrics.coco_ap import CocoApEvaluator
 from sambench.models.base import ImageEmbedding, PromptableModel
 from sambench.outputs import ModelOutput
 from sambench.prompts import Prompt
-from sambench.records import write_json_atomic, write_text_atomic
-from sambench.resources import data_folder
 from sambench.samples import ImageSample
 from sambench.tasks import TASKS
-from sambench.tasks.base import Task
+from sambench.tasks.coco_scored import CocoScoredTask, ground_truth_rows
+from sambench.tasks.paper_tables import RunFigures, load_paper_table, table_cells
 from sambench.timing import StageTimer
 
 _EVALUATIONS = ("coco", "lvis")
@@ -68,7 +65,7 @@ def _cached_sha256(path: Path) -> str:
 
 
 @TASKS.register("instances")
-class InstancesTask(Task):
+class InstancesTask(CocoScoredTask):
     """Box prompts from a detector's boxes; COCO / LVIS mask AP (SAM Table 5)."""
 
     @dataclass(frozen=True)
@@ -154,6 +151,8 @@ class InstancesTask(Task):
                         )
 
     required_capabilities = frozenset({"boxes"})
+    results_prefix = "predictions"
+    table_file = "table5.md"
 
     params: InstancesTask.Params
 
@@ -161,7 +160,6 @@ class InstancesTask(Task):
         super().__init__(params if params is not None else InstancesTask.Params())
         self._detections: Detections | None = None
         self._lock = threading.Lock()
-        self._evaluator: CocoApEvaluator | None = None
 
     # ------------------------------------------------------------------ running
 
@@ -254,19 +252,7 @@ class InstancesTask(Task):
                     row["refined_chosen"] = pick
                 row["mask"] = encode(out.masks[pick])
                 predictions.append(row)
-            ground_truth = [
-                {
-                    "object_id": obj.object_id,
-                    "category_id": obj.category_id,
-                    "category": obj.category,
-                    "frequency": obj.attributes.get("frequency"),
-                    "bbox": list(obj.box),
-                    "area": obj.area,
-                    "iscrowd": obj.iscrowd,
-                    "mask": obj.mask,
-                }
-                for obj in sample.objects
-            ]
+            ground_truth = ground_truth_rows(sample)
         record: dict[str, Any] = {
             "dataset": sample.dataset,
             "image_id": sample.image_id,
@@ -307,28 +293,12 @@ class InstancesTask(Task):
 
     # ------------------------------------------------------------------ scoring
 
-    def evaluator(self, seed: int) -> Evaluator:
+    def coco_evaluator(self, seed: int) -> CocoApEvaluator:
         p = self.params
-        self._evaluator = CocoApEvaluator(style=p.evaluation, bootstrap=p.ap_bootstrap, seed=seed)
-        return self._evaluator
+        return CocoApEvaluator(style=p.evaluation, bootstrap=p.ap_bootstrap, seed=seed)
 
-    def figures(self, metrics: Sequence[MetricValue], out_dir: Path) -> list[Path]:
-        """Write the scored predictions and ground truth (COCO JSON) and ``table5.md``.
-
-        These are files beside the report, not images, so none is returned for embedding.
-        """
-        evaluator = self._evaluator
-        if evaluator is not None:
-            for dataset in evaluator.datasets():
-                gt, results = evaluator.coco_files(dataset)
-                write_json_atomic(out_dir / f"predictions-{dataset}.json", results)
-                write_json_atomic(out_dir / f"ground-truth-{dataset}.json", gt)
-        manifest_path = out_dir / "manifest.json"
-        manifest = json.loads(manifest_path.read_text()) if manifest_path.is_file() else {}
-        write_text_atomic(
-            out_dir / "table5.md", render_table5([(out_dir.name, manifest, list(metrics))])
-        )
-        return []
+    def render_table(self, runs: Sequence[RunFigures]) -> str:
+        return render_table5(runs)
 
 
 def _pick(output: ModelOutput) -> int:
@@ -344,15 +314,11 @@ _COLUMNS = ("AP", "APs", "APm", "APl")
 
 def load_table5() -> dict[str, Any]:
     """The reference numbers of ``results/paper/table5.yaml``."""
-    path = data_folder("results") / "paper" / "table5.yaml"
-    loaded: dict[str, Any] = yaml.safe_load(path.read_text())
-    return loaded
+    return load_paper_table("table5")
 
 
 def _cells(row: Mapping[str, Any] | None) -> list[str]:
-    if not row:
-        return ["–"] * len(_COLUMNS)
-    return [f"{row[c]:.1f}" if row.get(c) is not None else "–" for c in _COLUMNS]
+    return table_cells(row, _COLUMNS)
 
 
 def _ours(metrics: Sequence[MetricValue], datasets: Sequence[str]) -> dict[str, float] | None:

@@ -22,34 +22,30 @@ frequency group. Scoring also writes ``proposals-<dataset>.json`` (COCO results)
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
-import yaml
 
 from sambench.amg import AmgParams, AutomaticMaskGenerator, check_model
 from sambench.masks import bbox
-from sambench.metrics.base import Evaluator, MetricValue
+from sambench.metrics.base import MetricValue
 from sambench.metrics.proposals import FREQUENCIES, ProposalsEvaluator
 from sambench.models.base import ImageEmbedding, PromptableModel
-from sambench.records import write_json_atomic, write_text_atomic
-from sambench.resources import data_folder
 from sambench.samples import ImageSample
 from sambench.seeding import rng_for
 from sambench.tasks import TASKS
-from sambench.tasks.base import Task
+from sambench.tasks.coco_scored import CocoScoredTask, ground_truth_rows
+from sambench.tasks.paper_tables import RunFigures, load_paper_table, table_cells
 from sambench.timing import StageTimer
 
 _RANKINGS = ("iou_stability_mean", "predicted_iou", "random")
 
 
 @TASKS.register("proposals")
-class ProposalsTask(Task):
+class ProposalsTask(CocoScoredTask):
     """Automatic masks as object proposals; class-agnostic mask AR@K (SAM Table 4)."""
 
     @dataclass(frozen=True)
@@ -141,13 +137,14 @@ class ProposalsTask(Task):
             )
 
     required_capabilities = frozenset({"points", "logits"})
+    results_prefix = "proposals"
+    table_file = "table4.md"
 
     params: ProposalsTask.Params
 
     def __init__(self, params: ProposalsTask.Params | None = None) -> None:
         super().__init__(params if params is not None else ProposalsTask.Params())
         self._generators: dict[int, AutomaticMaskGenerator] = {}
-        self._evaluator: ProposalsEvaluator | None = None
 
     def generator(self, model: PromptableModel) -> AutomaticMaskGenerator:
         """The generator for ``model`` (built once per model instance)."""
@@ -188,19 +185,7 @@ class ProposalsTask(Task):
                 }
                 for i in kept
             ]
-            ground_truth = [
-                {
-                    "object_id": obj.object_id,
-                    "category_id": obj.category_id,
-                    "category": obj.category,
-                    "frequency": obj.attributes.get("frequency"),
-                    "bbox": list(obj.box),
-                    "area": obj.area,
-                    "iscrowd": obj.iscrowd,
-                    "mask": obj.mask,
-                }
-                for obj in sample.objects
-            ]
+            ground_truth = ground_truth_rows(sample)
         return {
             "dataset": sample.dataset,
             "image_id": sample.image_id,
@@ -227,30 +212,12 @@ class ProposalsTask(Task):
 
     # ------------------------------------------------------------------ scoring
 
-    def evaluator(self, seed: int) -> Evaluator:
+    def coco_evaluator(self, seed: int) -> ProposalsEvaluator:
         p = self.params
-        self._evaluator = ProposalsEvaluator(
-            max_dets=p.max_dets, bootstrap=p.ar_bootstrap, seed=seed
-        )
-        return self._evaluator
+        return ProposalsEvaluator(max_dets=p.max_dets, bootstrap=p.ar_bootstrap, seed=seed)
 
-    def figures(self, metrics: Sequence[MetricValue], out_dir: Path) -> list[Path]:
-        """Write the proposals (COCO results JSON), the ground truth and ``table4.md``.
-
-        These are files beside the report, not images, so none is returned for embedding.
-        """
-        evaluator = self._evaluator
-        if evaluator is not None:
-            for dataset in evaluator.datasets():
-                gt, results = evaluator.coco_files(dataset)
-                write_json_atomic(out_dir / f"proposals-{dataset}.json", results)
-                write_json_atomic(out_dir / f"ground-truth-{dataset}.json", gt)
-        manifest_path = out_dir / "manifest.json"
-        manifest = json.loads(manifest_path.read_text()) if manifest_path.is_file() else {}
-        write_text_atomic(
-            out_dir / "table4.md", render_table4([(out_dir.name, manifest, list(metrics))])
-        )
-        return []
+    def render_table(self, runs: Sequence[RunFigures]) -> str:
+        return render_table4(runs)
 
 
 def _finite(value: float) -> float | None:
@@ -264,15 +231,11 @@ _COLUMNS = ("all", "s", "m", "l", "f", "c", "r")
 
 def load_table4() -> dict[str, Any]:
     """The reference numbers of ``results/paper/table4.yaml``."""
-    path = data_folder("results") / "paper" / "table4.yaml"
-    loaded: dict[str, Any] = yaml.safe_load(path.read_text())
-    return loaded
+    return load_paper_table("table4")
 
 
 def _cells(row: Mapping[str, Any] | None) -> list[str]:
-    if not row:
-        return ["–"] * len(_COLUMNS)
-    return [f"{row[c]:.1f}" if row.get(c) is not None else "–" for c in _COLUMNS]
+    return table_cells(row, _COLUMNS)
 
 
 def _ours(metrics: Sequence[MetricValue]) -> tuple[dict[str, float], str, int]:
