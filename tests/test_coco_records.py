@@ -24,6 +24,7 @@ class MaskEvaluator(CocoRecordsEvaluator):
 
     record_kind = "toy"
     results_field = "masks"
+    list_fields = ("ground_truth", "masks")
 
     def coco_files(self, dataset: str) -> tuple[dict[str, Any], list[dict[str, Any]]]:
         built = CocoGroundTruth()
@@ -65,8 +66,8 @@ def test_store_keeps_records_by_dataset_in_image_id_order() -> None:
     ("record", "message"),
     [
         ({"dataset": "d", "ground_truth": [], "masks": []}, "toy record lacks field 'image_id'"),
-        (toy_record("d", "1", masks=None), "toy record lacks field 'masks' must be a list"),
-        (toy_record("d", "1", ground_truth={}), "'ground_truth' must be a list"),
+        (toy_record("d", "1", masks=None), r"record \('d', '1'\): field 'masks' must be a list"),
+        (toy_record("d", "1", ground_truth={}), "field 'ground_truth' must be a list"),
     ],
 )
 def test_store_refuses_records_without_list_fields(record: Mapping[str, Any], message: str) -> None:

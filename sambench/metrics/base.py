@@ -9,7 +9,7 @@ records of a finished run.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any, ClassVar
 
@@ -17,6 +17,7 @@ import numpy as np
 import numpy.typing as npt
 
 from sambench.errors import RecordsError
+from sambench.records import RecordKey, record_key
 
 FloatArray = npt.NDArray[np.float64]
 
@@ -70,25 +71,28 @@ class Evaluator(ABC):
         """Compute every figure from the records processed since the last reset."""
 
 
-class ObjectRecordsEvaluator(Evaluator):
-    """An evaluator of per-image records that list the image's ``objects``.
+class RecordsEvaluator(Evaluator):
+    """An evaluator that keeps the per-image records it is given, one per ``(dataset,
+    image_id)``, and scores them all in ``evaluate``.
 
-    It keeps every record by ``(dataset, image_id)``, refuses malformed or repeated ones,
-    and hands them back in key order, so the order of ``process`` calls never matters.
-    Subclasses name their records in :attr:`record_kind` and implement ``evaluate``.
+    It refuses records without a key, with a field of :attr:`list_fields` that is missing or
+    not a list, or processed twice, and hands the records back in a fixed order, so the
+    order of ``process`` calls never matters. Subclasses name their records
+    (:attr:`record_kind`), may require list fields, and implement ``evaluate``.
 
     Args:
         seed: Seed of the bootstrap intervals.
 
-    >>> class CountObjects(ObjectRecordsEvaluator):
+    >>> class CountObjects(RecordsEvaluator):
     ...     record_kind = "toy"
+    ...     list_fields = ("objects",)
     ...     def evaluate(self):
-    ...         return [len(objects) for _, objects in self.objects_by_image()]
+    ...         return [(key[1], len(row["objects"])) for key, row in self.items()]
     >>> evaluator = CountObjects(seed=0)
     >>> evaluator.process({"dataset": "d", "image_id": "2", "objects": [{}, {}]})
     >>> evaluator.process({"dataset": "d", "image_id": "1", "objects": [{}]})
     >>> evaluator.evaluate()
-    [1, 2]
+    [('1', 1), ('2', 2)]
     >>> evaluator.process({"dataset": "d", "image_id": "1", "objects": []})
     Traceback (most recent call last):
     ...
@@ -97,34 +101,56 @@ class ObjectRecordsEvaluator(Evaluator):
     Traceback (most recent call last):
     ...
     sambench.errors.RecordsError: toy record lacks field 'objects'
+    >>> evaluator.process({"dataset": "d", "image_id": "3", "objects": {}})
+    Traceback (most recent call last):
+    ...
+    sambench.errors.RecordsError: toy record ('d', '3'): field 'objects' must be a list
     """
 
     record_kind: ClassVar[str]
     """What the records are of, as error messages name them (e.g. ``"points"``)."""
 
+    list_fields: ClassVar[tuple[str, ...]] = ()
+    """Fields every record must have, each holding a list."""
+
     def __init__(self, *, seed: int = 0) -> None:
         self.seed = seed
-        self._records: dict[tuple[str, str], Mapping[str, Any]] = {}
+        self._records: dict[RecordKey, Mapping[str, Any]] = {}
 
     def reset(self) -> None:
         self._records = {}
 
     def process(self, record: Mapping[str, Any]) -> None:
         try:
-            key = (str(record["dataset"]), str(record["image_id"]))
-            objects = record["objects"]
+            key = record_key(record)
+            fields = [(name, record[name]) for name in self.list_fields]
         except (KeyError, TypeError) as error:
             raise RecordsError(f"{self.record_kind} record lacks field {error}") from error
-        if not isinstance(objects, list):
-            raise RecordsError(f"record {key}: 'objects' must be a list")
+        for name, value in fields:
+            if not isinstance(value, list):
+                kind = self.record_kind
+                raise RecordsError(f"{kind} record {key}: field {name!r} must be a list")
         if key in self._records:
             raise RecordsError(f"record {key} was processed twice")
         self._records[key] = record
 
-    def objects_by_image(self) -> Iterator[tuple[tuple[str, str], list[Any]]]:
-        """``((dataset, image_id), objects)`` of every processed record, in key order."""
-        for key in sorted(self._records):
-            yield key, self._records[key]["objects"]
+    def items(self) -> list[tuple[RecordKey, Mapping[str, Any]]]:
+        """``((dataset, image_id), record)`` of every record, in key (string) order."""
+        return [(key, self._records[key]) for key in sorted(self._records)]
+
+    def datasets(self) -> list[str]:
+        """Names of the datasets seen, sorted."""
+        return sorted({key[0] for key in self._records})
+
+    def dataset_records(self, dataset: str) -> list[Mapping[str, Any]]:
+        """One dataset's records in image-id order (numeric ids as numbers, before others).
+
+        Args:
+            dataset: A name from :meth:`datasets`.
+        """
+        keys = [key for key in self._records if key[0] == dataset]
+        keys.sort(key=lambda key: (0, int(key[1]), "") if key[1].isdigit() else (1, 0, key[1]))
+        return [self._records[key] for key in keys]
 
 
 def bootstrap_ci(

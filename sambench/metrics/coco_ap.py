@@ -200,14 +200,14 @@ class CocoApEvaluator(CocoRecordsEvaluator):
 
     record_kind = "instances"
     results_field = "predictions"
+    list_fields = ("ground_truth", "predictions")
 
     def __init__(self, *, style: Style = "coco", bootstrap: int = 0, seed: int = 0) -> None:
         if style not in ("coco", "lvis"):
             raise ValueError(f"style must be 'coco' or 'lvis', got {style!r}")
-        super().__init__()
+        super().__init__(seed=seed)
         self.style: Style = style
         self.bootstrap = int(bootstrap)
-        self.seed = seed
 
     def coco_files(self, dataset: str) -> tuple[dict[str, Any], list[dict[str, Any]]]:
         """``(ground truth, results)`` of a dataset as scored (for saving and re-scoring)."""

@@ -19,8 +19,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from sambench.errors import RecordsError
-from sambench.metrics.base import Evaluator
-from sambench.records import RecordKey, record_key
+from sambench.metrics.base import RecordsEvaluator
 
 
 def numeric_id(value: object, what: str) -> int:
@@ -197,50 +196,17 @@ def mean_over_datasets(
     return value, info
 
 
-class CocoRecordsEvaluator(Evaluator):
-    """An evaluator that keeps one record per ``(dataset, image id)`` and scores COCO files.
+class CocoRecordsEvaluator(RecordsEvaluator):
+    """A :class:`~sambench.metrics.base.RecordsEvaluator` whose records carry the image's
+    ``ground_truth`` and the model's masks, scored through COCO files.
 
     Subclasses name their records (``record_kind``) and the field holding the model's masks
     (``results_field``), and build a dataset's COCO files in :meth:`coco_files`.
     """
 
-    record_kind: ClassVar[str]
-    """What the records are, for error messages (``"instances"``)."""
-
     results_field: ClassVar[str]
-    """The record field listing the model's masks (``"predictions"``)."""
-
-    def __init__(self) -> None:
-        self._records: dict[RecordKey, Mapping[str, Any]] = {}
-
-    def reset(self) -> None:
-        self._records = {}
-
-    def process(self, record: Mapping[str, Any]) -> None:
-        try:
-            key = record_key(record)
-            for name in ("ground_truth", self.results_field):
-                if not isinstance(record[name], list):
-                    raise TypeError(f"{name!r} must be a list")
-        except (KeyError, TypeError) as error:
-            raise RecordsError(f"{self.record_kind} record lacks field {error}") from error
-        if key in self._records:
-            raise RecordsError(f"record {key} was processed twice")
-        self._records[key] = record
-
-    def datasets(self) -> list[str]:
-        """Names of the datasets seen, sorted."""
-        return sorted({key[0] for key in self._records})
-
-    def dataset_records(self, dataset: str) -> list[Mapping[str, Any]]:
-        """One dataset's records in image-id order (numeric ids as numbers).
-
-        Args:
-            dataset: A name from :meth:`datasets`.
-        """
-        keys = [key for key in self._records if key[0] == dataset]
-        keys.sort(key=lambda key: (0, int(key[1]), "") if key[1].isdigit() else (1, 0, key[1]))
-        return [self._records[key] for key in keys]
+    """The record field listing the model's masks (``"predictions"``); subclasses list it
+    with ``"ground_truth"`` in ``list_fields``."""
 
     @abstractmethod
     def coco_files(self, dataset: str) -> tuple[dict[str, Any], list[dict[str, Any]]]:

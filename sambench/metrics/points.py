@@ -55,7 +55,7 @@ from typing import Any
 from sambench.errors import RecordsError
 from sambench.metrics.base import (
     MetricValue,
-    ObjectRecordsEvaluator,
+    RecordsEvaluator,
     macro_mean_with_ci,
     mean_with_ci,
 )
@@ -109,7 +109,7 @@ class _Columns:
     failures: dict[float, int] = field(default_factory=dict)
 
 
-class PointsEvaluator(ObjectRecordsEvaluator):
+class PointsEvaluator(RecordsEvaluator):
     """mIoU@k, oracle mIoU@1 and NoC per dataset and for the suite (see the module docs).
 
     Args:
@@ -121,6 +121,7 @@ class PointsEvaluator(ObjectRecordsEvaluator):
     """
 
     record_kind = "points"
+    list_fields = ("objects",)
 
     def __init__(
         self,
@@ -139,9 +140,9 @@ class PointsEvaluator(ObjectRecordsEvaluator):
 
     def evaluate(self) -> list[MetricValue]:
         columns: dict[str, _Columns] = {}
-        for key, objects in self.objects_by_image():
+        for key, record in self.items():
             table = columns.setdefault(key[0], self._empty_columns())
-            for obj in objects:
+            for obj in record["objects"]:
                 self._add_object(table, obj, key)
 
         figures: list[MetricValue] = []

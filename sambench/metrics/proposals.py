@@ -203,12 +203,12 @@ class ProposalsEvaluator(CocoRecordsEvaluator):
 
     record_kind = "proposals"
     results_field = "proposals"
+    list_fields = ("ground_truth", "proposals")
 
     def __init__(self, *, max_dets: int = 1000, bootstrap: int = 1000, seed: int = 0) -> None:
-        super().__init__()
+        super().__init__(seed=seed)
         self.max_dets = int(max_dets)
         self.bootstrap = int(bootstrap)
-        self.seed = seed
 
     def coco_files(self, dataset: str) -> tuple[dict[str, Any], list[dict[str, Any]]]:
         """``(ground truth, proposals)`` of a dataset in COCO format, as scored."""

@@ -42,7 +42,7 @@ from sambench.masks import encode
 from sambench.metrics.base import (
     Evaluator,
     MetricValue,
-    ObjectRecordsEvaluator,
+    RecordsEvaluator,
     macro_mean_with_ci,
     mean_with_ci,
 )
@@ -222,7 +222,7 @@ def _iou(mask: np.ndarray, gt: np.ndarray, gt_area: int) -> float:
     return inter / union if union else 1.0
 
 
-class BoxMiouEvaluator(ObjectRecordsEvaluator):
+class BoxMiouEvaluator(RecordsEvaluator):
     """``mIoU`` and ``mIoU_<area class>`` per dataset and for the suite (see the module docs).
 
     Args:
@@ -230,12 +230,13 @@ class BoxMiouEvaluator(ObjectRecordsEvaluator):
     """
 
     record_kind = "boxes-gt"
+    list_fields = ("objects",)
 
     def evaluate(self) -> list[MetricValue]:
         columns: dict[str, dict[str, list[float]]] = {}
-        for key, objects in self.objects_by_image():
+        for key, record in self.items():
             table = columns.setdefault(key[0], {name: [] for name in _names()})
-            for obj in objects:
+            for obj in record["objects"]:
                 try:
                     iou = float(obj["iou"])
                     size = str(obj["area_class"])

@@ -31,7 +31,7 @@ import numpy.typing as npt
 from sambench.edges.evaluation import ImageCounts, as_thresholds, evaluate_image, summarize
 from sambench.edges.sam_pipeline import SamEdgeSettings, sam_edge_map
 from sambench.errors import RecordsError, SambenchError
-from sambench.metrics.base import Evaluator, MetricValue
+from sambench.metrics.base import Evaluator, MetricValue, RecordsEvaluator
 from sambench.models.base import ImageEmbedding, PromptableModel
 from sambench.samples import ImageSample
 from sambench.tasks import TASKS
@@ -235,41 +235,41 @@ def plot_pr_curves(
     return path
 
 
-class EdgesEvaluator(Evaluator):
+class EdgesEvaluator(RecordsEvaluator):
     """ODS, OIS, AP and R50 per dataset from the records' benchmark counts.
 
     Intervals are 95% percentile bootstrap intervals over images (counts of resampled images
     summed, figures recomputed). ``extra`` of ODS holds its threshold, recall and precision.
+
+    Args:
+        thresholds: The task's thresholds (a count or the values); records evaluated at
+            others are refused.
+        seed: Seed of the bootstrap intervals.
+        n_resamples: Bootstrap replicates.
     """
 
-    def __init__(self, thresholds: int = 99, seed: int = 0, n_resamples: int = 1000) -> None:
-        self.thresholds = as_thresholds(thresholds)
-        self.seed = seed
-        self.n_resamples = n_resamples
-        self._rows: dict[tuple[str, str], ImageCounts] = {}
+    record_kind = "edges"
 
-    def reset(self) -> None:
-        self._rows = {}
+    def __init__(self, thresholds: int = 99, seed: int = 0, n_resamples: int = 1000) -> None:
+        super().__init__(seed=seed)
+        self.thresholds = as_thresholds(thresholds)
+        self.n_resamples = n_resamples
 
     def process(self, record: Mapping[str, Any]) -> None:
-        try:
-            key = (str(record["dataset"]), str(record["image_id"]))
-        except (KeyError, TypeError) as error:
-            raise RecordsError(f"edges record lacks field {error}") from error
-        if key in self._rows:
-            raise RecordsError(f"record {key} was processed twice")
         counts = _counts_of(record)
         if counts.thresholds.shape != self.thresholds.shape or not np.allclose(
             counts.thresholds, self.thresholds
         ):
-            raise RecordsError(f"record {key}: evaluated at other thresholds than the task's")
-        self._rows[key] = counts
+            raise RecordsError(
+                f"{self.record_kind} record ({record.get('dataset')!r}, "
+                f"{record.get('image_id')!r}): evaluated at other thresholds than the task's"
+            )
+        super().process(record)
 
     def evaluate(self) -> list[MetricValue]:
-        datasets = sorted({d for d, _ in self._rows})
         figures: list[MetricValue] = []
-        for dataset in datasets:
-            rows = [self._rows[k] for k in sorted(self._rows) if k[0] == dataset]
+        for dataset in self.datasets():
+            rows = [_counts_of(r) for k, r in self.items() if k[0] == dataset]
             scores = summarize(rows)
             intervals = self._bootstrap(rows)
             values = scores.figures()
