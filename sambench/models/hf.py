@@ -45,6 +45,7 @@ from sambench.errors import SambenchError
 from sambench.models import MODELS
 from sambench.models.base import ImageEmbedding
 from sambench.models.sam_family import (
+    AdapterSettings,
     SamFamilyAdapter,
     assemble_outputs,
     check_image,
@@ -140,17 +141,15 @@ class HuggingFaceSam(SamFamilyAdapter[Prompt]):
             processor = processor_cls.from_pretrained(path, local_files_only=True)
         except (OSError, ValueError, TypeError) as error:
             raise SambenchError(f"{path}: not a {spec.model_class} folder ({error})") from error
-        self._configure(
-            model,
-            processor,
-            spec=spec,
-            name=spec.name,
+        settings = AdapterSettings.create(
+            spec.name,
             device=device,
             dtype=dtype,
             max_batch=max_batch,
             checkpoint=path,
             weights_sha256=sha256_directory(path, WEIGHT_FILES),
         )
+        self._configure(model, processor, settings, spec=spec)
 
     @classmethod
     def from_module(
@@ -182,41 +181,28 @@ class HuggingFaceSam(SamFamilyAdapter[Prompt]):
             known = ", ".join(f.model_class for f in FAMILIES)
             raise SambenchError(f"unsupported transformers model {kind} (supported: {known})")
         self = cls.__new__(cls)
-        self._configure(
-            model,
-            processor,
-            spec=matches[0],
-            name=name or matches[0].name,
+        settings = AdapterSettings.create(
+            name or matches[0].name,
             device=device,
             dtype=dtype,
             max_batch=max_batch,
-            checkpoint=None,
             weights_sha256=weights_sha256,
         )
+        self._configure(model, processor, settings, spec=matches[0])
         return self
 
     def _configure(
-        self,
-        model: Any,
-        processor: Any,
-        *,
-        spec: HFFamily,
-        name: str,
-        device: str | None,
-        dtype: str,
-        max_batch: int,
-        checkpoint: Path | None,
-        weights_sha256: str | None,
+        self, model: Any, processor: Any, settings: AdapterSettings, *, spec: HFFamily
     ) -> None:
-        self._configure_common(
-            model,
-            name=name,
-            device=device,
-            dtype=dtype,
-            max_batch=max_batch,
-            checkpoint=checkpoint,
-            weights_sha256=weights_sha256,
-        )
+        """The shared configuration, then the family and its processor.
+
+        Args:
+            model: The transformers model.
+            processor: Its processor.
+            settings: What every SAM-family adapter is configured with.
+            spec: The family the model class belongs to.
+        """
+        self._configure_common(model, settings)
         self.spec = spec
         self.processor = processor
 

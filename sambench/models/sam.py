@@ -40,6 +40,7 @@ from sambench.errors import SambenchError
 from sambench.models import MODELS
 from sambench.models.base import ImageEmbedding
 from sambench.models.sam_family import (
+    AdapterSettings,
     SamFamilyAdapter,
     assemble_outputs,
     check_image,
@@ -50,7 +51,6 @@ from sambench.models.torch_utils import (
     load_weights,
     precision,
     require_torch,
-    sha256_file,
 )
 from sambench.outputs import ModelOutput
 from sambench.prompts import Prompt
@@ -153,16 +153,10 @@ class SegmentAnything(SamFamilyAdapter[_Encoded]):
         sam = sam_model_registry[variant](checkpoint=None)
         load_weights(sam, state, path)
         del state
-        self._configure(
-            sam,
-            name=name,
-            variant=variant,
-            device=device,
-            dtype=dtype,
-            max_batch=max_batch,
-            checkpoint=path,
-            weights_sha256=sha256_file(path),
+        settings = AdapterSettings.create(
+            name, device=device, dtype=dtype, max_batch=max_batch, checkpoint=path
         )
+        self._configure(sam, settings, variant=variant)
 
     @classmethod
     def from_module(
@@ -196,42 +190,29 @@ class SegmentAnything(SamFamilyAdapter[_Encoded]):
         """
         require_torch("sam")
         self = cls.__new__(cls)
-        path, weights = cls._checkpoint_identity(checkpoint, weights_sha256)
-        self._configure(
-            sam,
-            name=name,
-            variant=None,
-            device=device,
-            dtype=dtype,
-            max_batch=max_batch,
-            checkpoint=path,
-            weights_sha256=weights,
-        )
-        return self
-
-    def _configure(
-        self,
-        sam: Any,
-        *,
-        name: str,
-        variant: str | None,
-        device: str | None,
-        dtype: str,
-        max_batch: int,
-        checkpoint: Path | None,
-        weights_sha256: str | None,
-    ) -> None:
-        from segment_anything.utils.transforms import ResizeLongestSide
-
-        self._configure_common(
-            sam,
-            name=name,
+        settings = AdapterSettings.create(
+            name,
             device=device,
             dtype=dtype,
             max_batch=max_batch,
             checkpoint=checkpoint,
             weights_sha256=weights_sha256,
         )
+        self._configure(sam, settings, variant=None)
+        return self
+
+    def _configure(self, sam: Any, settings: AdapterSettings, *, variant: str | None) -> None:
+        """The shared configuration, then the encoder variant and the predictor's transform.
+
+        Args:
+            sam: The ``Sam`` module.
+            settings: What every SAM-family adapter is configured with.
+            variant: The registered image encoder (:data:`VARIANTS`), ``None`` for a module
+                built elsewhere.
+        """
+        from segment_anything.utils.transforms import ResizeLongestSide
+
+        self._configure_common(sam, settings)
         self.variant = variant
         self.image_size = int(sam.image_encoder.img_size)
         self.transform = ResizeLongestSide(self.image_size)

@@ -38,6 +38,7 @@ from sambench.errors import SambenchError
 from sambench.models import MODELS
 from sambench.models.base import ImageEmbedding
 from sambench.models.sam_family import (
+    AdapterSettings,
     SamFamilyAdapter,
     assemble_outputs,
     check_image,
@@ -49,7 +50,6 @@ from sambench.models.torch_utils import (
     load_weights,
     precision,
     require_torch,
-    sha256_file,
 )
 from sambench.outputs import ModelOutput
 from sambench.prompts import Prompt
@@ -147,16 +147,10 @@ class Sam2Image(SamFamilyAdapter[_Encoded]):
         model = build_sam2_model(model_config)
         load_weights(model, state, path)
         del state
-        self._configure(
-            model,
-            name="sam2",
-            model_config=model_config,
-            device=device,
-            dtype=dtype,
-            max_batch=max_batch,
-            checkpoint=path,
-            weights_sha256=sha256_file(path),
+        settings = AdapterSettings.create(
+            "sam2", device=device, dtype=dtype, max_batch=max_batch, checkpoint=path
         )
+        self._configure(model, settings, model_config=model_config)
 
     @classmethod
     def from_module(
@@ -188,42 +182,30 @@ class Sam2Image(SamFamilyAdapter[_Encoded]):
         require_torch("sam2")
         _require_sam2()
         self = cls.__new__(cls)
-        path, weights = cls._checkpoint_identity(checkpoint, weights_sha256)
-        self._configure(
-            model,
-            name=name,
-            model_config=model_config,
-            device=device,
-            dtype=dtype,
-            max_batch=max_batch,
-            checkpoint=path,
-            weights_sha256=weights,
-        )
-        return self
-
-    def _configure(
-        self,
-        model: Any,
-        *,
-        name: str,
-        model_config: str | None,
-        device: str | None,
-        dtype: str,
-        max_batch: int,
-        checkpoint: Path | None,
-        weights_sha256: str | None,
-    ) -> None:
-        from sam2.utils.transforms import SAM2Transforms
-
-        self._configure_common(
-            model,
-            name=name,
+        settings = AdapterSettings.create(
+            name,
             device=device,
             dtype=dtype,
             max_batch=max_batch,
             checkpoint=checkpoint,
             weights_sha256=weights_sha256,
         )
+        self._configure(model, settings, model_config=model_config)
+        return self
+
+    def _configure(
+        self, model: Any, settings: AdapterSettings, *, model_config: str | None
+    ) -> None:
+        """The shared configuration, then the config name and the predictor's transforms.
+
+        Args:
+            model: The ``SAM2Base`` module.
+            settings: What every SAM-family adapter is configured with.
+            model_config: The config the module was built from, if known.
+        """
+        from sam2.utils.transforms import SAM2Transforms
+
+        self._configure_common(model, settings)
         self.model_config = model_config
         self.image_size = int(model.image_size)
         self.mask_threshold = 0.0

@@ -5,8 +5,9 @@ The adapters of :mod:`sambench.models.sam` (``segment_anything``),
 differ in how an image is encoded and how one batch of prompts is decoded; everything around
 that lives here once:
 
-* configuration (device, precision, ``max_batch``, checkpoint and weights identity) and the
-  provenance fields every one of them records in :meth:`describe`;
+* configuration (:class:`AdapterSettings`: name, device, precision, ``max_batch``,
+  checkpoint and weights identity) and the provenance fields every one of them records in
+  :meth:`describe`;
 * :meth:`SamFamilyAdapter.predict`: prompts prepared one by one (``_encode``), grouped by
   ``_batch_key`` (prompts with equal keys can share one decoder call), sent through
   ``_decode`` at most ``max_batch`` at a time, and the outputs put back in prompt order;
@@ -24,6 +25,7 @@ from __future__ import annotations
 
 from abc import abstractmethod
 from collections.abc import Callable, Hashable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
@@ -54,13 +56,66 @@ E = TypeVar("E")
 """A prompt as an adapter's ``_encode`` prepares it for its decoder."""
 
 
+@dataclass(frozen=True)
+class AdapterSettings:
+    """The settings every SAM-family adapter is configured with, as requested.
+
+    An adapter's constructor and ``from_module`` build one with :meth:`create` and hand it
+    to :meth:`SamFamilyAdapter._configure_common`, which checks and resolves it.
+
+    Attributes:
+        name: The name recorded in the manifest.
+        device: ``"auto"`` (CUDA, else Apple MPS, else CPU), a torch device name such as
+            ``"cuda:1"``, or ``None`` (as ``"auto"``).
+        dtype: ``"float32"`` or ``"bfloat16"`` (autocast), as ``canonical_dtype`` accepts it.
+        max_batch: Most prompts per decoder call (at least 1).
+        checkpoint: The file or folder the weights were loaded from, or ``None``.
+        weights_sha256: Identity of the weights, or ``None``: then a SHA-256 over the
+            module's state dict, computed when first needed.
+    """
+
+    name: str
+    device: str | None
+    dtype: str
+    max_batch: int
+    checkpoint: Path | None
+    weights_sha256: str | None
+
+    @classmethod
+    def create(
+        cls,
+        name: str,
+        *,
+        device: str | None,
+        dtype: str,
+        max_batch: int,
+        checkpoint: str | Path | None = None,
+        weights_sha256: str | None = None,
+    ) -> AdapterSettings:
+        """Settings with the checkpoint as a path and the weights identified.
+
+        Args:
+            name: The name recorded in the manifest.
+            device: The requested device (see :attr:`device`).
+            dtype: The requested precision (see :attr:`dtype`).
+            max_batch: Most prompts per decoder call.
+            checkpoint: The file or folder the weights were loaded from, if any.
+            weights_sha256: Identity of the weights. By default the SHA-256 of the
+                ``checkpoint`` file, or ``None`` without one (state-dict hash when needed).
+        """
+        path = Path(checkpoint) if checkpoint is not None else None
+        if weights_sha256 is None and path is not None:
+            weights_sha256 = sha256_file(path)
+        return cls(name, device, dtype, max_batch, path, weights_sha256)
+
+
 class SamFamilyAdapter(PromptableModel, Generic[E]):
     """Base of the SAM-family adapters: configuration, provenance and batched prediction.
 
-    A subclass builds or receives its module, calls :meth:`_configure_common`, and implements
-    :meth:`embed`, :meth:`_encode` (one prompt in the model's frame), :meth:`_batch_key`
-    (prompts with equal keys share one decoder call) and :meth:`_decode` (one decoder call on
-    such prompts, outputs in the order given).
+    A subclass builds or receives its module, calls :meth:`_configure_common` with its
+    :class:`AdapterSettings`, and implements :meth:`embed`, :meth:`_encode` (one prompt in the
+    model's frame), :meth:`_batch_key` (prompts with equal keys share one decoder call) and
+    :meth:`_decode` (one decoder call on such prompts, outputs in the order given).
     """
 
     capabilities = ModelCapabilities(
@@ -74,38 +129,22 @@ class SamFamilyAdapter(PromptableModel, Generic[E]):
     model: Any
     _weights_sha256: str | None
 
-    def _configure_common(
-        self,
-        model: Any,
-        *,
-        name: str,
-        device: str | None,
-        dtype: str,
-        max_batch: int,
-        checkpoint: Path | None,
-        weights_sha256: str | None,
-    ) -> None:
-        """Check ``max_batch``, choose device and precision, move ``model`` there in eval mode."""
-        if int(max_batch) < 1:
-            raise SambenchError(f"max_batch must be at least 1, got {max_batch}")
-        self.name = name
-        self.device = select_device(device)
-        self.dtype = canonical_dtype(dtype)
-        self.max_batch = int(max_batch)
-        self.checkpoint = checkpoint
-        self._weights_sha256 = weights_sha256
-        self.model = model.to(self.device).eval()
+    def _configure_common(self, model: Any, settings: AdapterSettings) -> None:
+        """Check ``max_batch``, choose device and precision, move ``model`` there in eval mode.
 
-    @staticmethod
-    def _checkpoint_identity(
-        checkpoint: str | Path | None, weights_sha256: str | None
-    ) -> tuple[Path | None, str | None]:
-        """``from_module``'s checkpoint as a path, and the weights identity: the given hash,
-        else the checkpoint file's SHA-256, else ``None`` (state-dict hash when needed)."""
-        path = Path(checkpoint) if checkpoint is not None else None
-        if weights_sha256 is None and path is not None:
-            weights_sha256 = sha256_file(path)
-        return path, weights_sha256
+        Args:
+            model: The adapter's torch module.
+            settings: Name, device, precision, ``max_batch`` and weights identity.
+        """
+        if int(settings.max_batch) < 1:
+            raise SambenchError(f"max_batch must be at least 1, got {settings.max_batch}")
+        self.name = settings.name
+        self.device = select_device(settings.device)
+        self.dtype = canonical_dtype(settings.dtype)
+        self.max_batch = int(settings.max_batch)
+        self.checkpoint = settings.checkpoint
+        self._weights_sha256 = settings.weights_sha256
+        self.model = model.to(self.device).eval()
 
     @property
     def weights_sha256(self) -> str:
