@@ -30,18 +30,20 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from PIL import Image as PILImage
 
 from sambench import masks
-from sambench.data.base import IndexedDataset, IndexEntry, VerifyReport
+from sambench.data.base import IndexedDataset, IndexEntry, LoaderKeywords, VerifyReport
 from sambench.data.checksums import expand
 from sambench.data.coco import ImageFile
-from sambench.data.subsample import SubsampleRule
 from sambench.errors import DataError, MissingFileError
 from sambench.samples import ImageSample, ObjectAnnotation
+
+if TYPE_CHECKING:
+    from typing import Unpack
 
 VISIBLE = 255
 """Instance-mask value of visible pixels (128 marks occluded, amodal pixels)."""
@@ -192,7 +194,8 @@ class Ade20kDataset(IndexedDataset):
             (``ADE20K_2021_17_01/images/ADE/validation``); images are found at any depth.
         max_part_level: Keep entries up to this part level (0: whole objects only);
             ``None``: all levels.
-        download_hint, subsample, cache_dir: as :class:`~sambench.data.base.IndexedDataset`.
+        **common: ``download_hint``, ``subsample`` and ``cache_dir``, as
+            :class:`~sambench.data.base.IndexedDataset`.
     """
 
     format_name = "ade20k"
@@ -204,13 +207,9 @@ class Ade20kDataset(IndexedDataset):
         images_dir: str,
         *,
         max_part_level: int | None = None,
-        download_hint: str | None = None,
-        subsample: SubsampleRule | None = None,
-        cache_dir: Path | None = None,
+        **common: Unpack[LoaderKeywords],
     ) -> None:
-        super().__init__(
-            name, root, subsample=subsample, cache_dir=cache_dir, download_hint=download_hint
-        )
+        super().__init__(name, root, **common)
         self.images_dir = images_dir
         self.max_part_level = max_part_level
         self._images: dict[str, _Image] | None = None

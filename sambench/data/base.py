@@ -19,7 +19,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, TypedDict
 
 from sambench.data.checksums import label_digest
 from sambench.data.subsample import Selection, SubsampleRule, select
@@ -104,6 +104,18 @@ class VerifyReport:
     images: int
     masks: int | None
     checked: str
+
+
+class LoaderKeywords(TypedDict, total=False):
+    """The keyword arguments every :class:`IndexedDataset` loader takes (see its Args).
+
+    Loaders accept them as ``**common: Unpack[LoaderKeywords]`` and pass them on to
+    :class:`IndexedDataset`, so each keeps one explicit signature for its own arguments.
+    """
+
+    subsample: SubsampleRule | None
+    cache_dir: Path | None
+    download_hint: str | None
 
 
 class IndexedDataset(Dataset):
@@ -306,6 +318,7 @@ __all__ = [
     "Dataset",
     "IndexEntry",
     "IndexedDataset",
+    "LoaderKeywords",
     "MissingFileError",
     "VerifyReport",
 ]

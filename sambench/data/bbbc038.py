@@ -14,18 +14,20 @@ for subsampling is the number of mask files (no PNG decoded).
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from PIL import Image as PILImage
 
 from sambench import masks
-from sambench.data.base import IndexedDataset, IndexEntry, VerifyReport
+from sambench.data.base import IndexedDataset, IndexEntry, LoaderKeywords, VerifyReport
 from sambench.data.checksums import expand
 from sambench.data.coco import ImageFile
-from sambench.data.subsample import SubsampleRule
 from sambench.errors import DataError, MissingFileError
 from sambench.samples import ImageSample, ObjectAnnotation
+
+if TYPE_CHECKING:
+    from typing import Unpack
 
 
 class Bbbc038Dataset(IndexedDataset):
@@ -35,7 +37,8 @@ class Bbbc038Dataset(IndexedDataset):
         name: Dataset name.
         root: Dataset folder (``<data-root>/bbbc038``).
         images_dir: The stage folder, relative to ``root`` (``stage1_train``).
-        download_hint, subsample, cache_dir: as :class:`~sambench.data.base.IndexedDataset`.
+        **common: ``download_hint``, ``subsample`` and ``cache_dir``, as
+            :class:`~sambench.data.base.IndexedDataset`.
     """
 
     format_name = "bbbc038"
@@ -45,14 +48,9 @@ class Bbbc038Dataset(IndexedDataset):
         name: str,
         root: Path,
         images_dir: str,
-        *,
-        download_hint: str | None = None,
-        subsample: SubsampleRule | None = None,
-        cache_dir: Path | None = None,
+        **common: Unpack[LoaderKeywords],
     ) -> None:
-        super().__init__(
-            name, root, subsample=subsample, cache_dir=cache_dir, download_hint=download_hint
-        )
+        super().__init__(name, root, **common)
         self.images_dir = images_dir
         self._index: list[IndexEntry] | None = None
 

@@ -24,19 +24,21 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
 
 from sambench import masks
-from sambench.data.base import IndexedDataset, IndexEntry, VerifyReport
+from sambench.data.base import IndexedDataset, IndexEntry, LoaderKeywords, VerifyReport
 from sambench.data.checksums import expand
 from sambench.data.coco import ImageFile
-from sambench.data.subsample import SubsampleRule
 from sambench.errors import DataError, MissingFileError
 from sambench.masks import BoolMask
 from sambench.samples import ImageSample, ObjectAnnotation
+
+if TYPE_CHECKING:
+    from typing import Unpack
 
 LabelMap = npt.NDArray[np.integer[Any]]
 
@@ -103,7 +105,8 @@ class Bsds500Dataset(IndexedDataset):
         groundtruth_dir: Its ground-truth folder (``BSR/BSDS500/data/groundTruth/test``).
         annotators: 1-based annotators whose regions become objects; ``None``: all.
             Annotators an image does not have are skipped.
-        download_hint, subsample, cache_dir: as :class:`~sambench.data.base.IndexedDataset`.
+        **common: ``download_hint``, ``subsample`` and ``cache_dir``, as
+            :class:`~sambench.data.base.IndexedDataset`.
     """
 
     format_name = "bsds500"
@@ -116,13 +119,9 @@ class Bsds500Dataset(IndexedDataset):
         groundtruth_dir: str,
         *,
         annotators: Sequence[int] | None = None,
-        download_hint: str | None = None,
-        subsample: SubsampleRule | None = None,
-        cache_dir: Path | None = None,
+        **common: Unpack[LoaderKeywords],
     ) -> None:
-        super().__init__(
-            name, root, subsample=subsample, cache_dir=cache_dir, download_hint=download_hint
-        )
+        super().__init__(name, root, **common)
         self.images_dir = images_dir
         self.groundtruth_dir = groundtruth_dir
         self.annotators = None if annotators is None else tuple(sorted(set(annotators)))

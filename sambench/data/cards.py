@@ -112,7 +112,7 @@ import yaml
 from sambench.data import DATASETS
 from sambench.data.ade20k import Ade20kDataset
 from sambench.data.attributes import AttributeTable, parse_tables, with_attributes
-from sambench.data.base import Dataset
+from sambench.data.base import Dataset, LoaderKeywords
 from sambench.data.bbbc038 import Bbbc038Dataset
 from sambench.data.bsds500 import Bsds500Dataset
 from sambench.data.cityscapes import CityscapesPanopticDataset
@@ -423,12 +423,11 @@ def _reject_options(card: DatasetCard, allowed: tuple[str, ...]) -> None:
         )
 
 
-def _common(card: DatasetCard, data_root: Path) -> dict[str, Any]:
+def _common(card: DatasetCard, data_root: Path) -> LoaderKeywords:
     """Keyword arguments every :class:`~sambench.data.base.IndexedDataset` loader takes."""
-    rule = card.subsample
     return {
         "download_hint": _download_hint(card),
-        "subsample": rule,
+        "subsample": card.subsample,
         "cache_dir": default_cache_root(Path(data_root)) / card.name,
     }
 

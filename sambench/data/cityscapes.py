@@ -34,12 +34,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
 
-from sambench.data.base import IndexedDataset, IndexEntry, VerifyReport
+from sambench.data.base import IndexedDataset, IndexEntry, LoaderKeywords, VerifyReport
 from sambench.data.coco import ImageFile
 from sambench.data.convert import (
     check_same_size,
@@ -48,9 +48,11 @@ from sambench.data.convert import (
     read_label_image,
     relative,
 )
-from sambench.data.subsample import SubsampleRule
 from sambench.errors import DataError
 from sambench.samples import ImageSample, ObjectAnnotation
+
+if TYPE_CHECKING:
+    from typing import Unpack
 
 
 @dataclass(frozen=True)
@@ -153,7 +155,8 @@ class CityscapesPanopticDataset(IndexedDataset):
         root: Dataset folder (``<data-root>/cityscapes``).
         images_dir: ``leftImg8bit/<split>``.
         gt_dir: ``gtFine/<split>``.
-        download_hint, subsample, cache_dir: as :class:`~sambench.data.base.IndexedDataset`.
+        **common: ``download_hint``, ``subsample`` and ``cache_dir``, as
+            :class:`~sambench.data.base.IndexedDataset`.
     """
 
     format_name = "cityscapes-panoptic"
@@ -164,14 +167,9 @@ class CityscapesPanopticDataset(IndexedDataset):
         root: Path,
         images_dir: str,
         gt_dir: str,
-        *,
-        download_hint: str | None = None,
-        subsample: SubsampleRule | None = None,
-        cache_dir: Path | None = None,
+        **common: Unpack[LoaderKeywords],
     ) -> None:
-        super().__init__(
-            name, root, subsample=subsample, cache_dir=cache_dir, download_hint=download_hint
-        )
+        super().__init__(name, root, **common)
         self.images_dir = images_dir
         self.gt_dir = gt_dir
         self._maps: dict[str, Path] | None = None

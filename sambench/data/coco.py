@@ -30,17 +30,19 @@ import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from PIL import Image as PILImage
 
 from sambench import masks
-from sambench.data.base import IndexedDataset, IndexEntry, VerifyReport
-from sambench.data.subsample import SubsampleRule
+from sambench.data.base import IndexedDataset, IndexEntry, LoaderKeywords, VerifyReport
 from sambench.errors import DataError, MissingFileError
 from sambench.masks import RLE
 from sambench.samples import Image, ImageSample, ObjectAnnotation
+
+if TYPE_CHECKING:
+    from typing import Unpack
 
 _REQUIRED_ANNOTATION_KEYS = ("id", "image_id", "category_id", "segmentation")
 
@@ -112,13 +114,13 @@ class CocoDataset(IndexedDataset):
         images_dir: Image folder, relative to ``root`` (e.g. ``"val2017"``).
         annotation_file: Annotation JSON, relative to ``root``
             (e.g. ``"annotations/instances_val2017.json"``).
-        download_hint: Text appended to the error raised when the dataset folder or the
-            annotation file is missing (e.g. a card's download instructions).
-        subsample: Subsampling rule (see :mod:`sambench.data.subsample`), or ``None``.
-        cache_dir: Prepared-cache folder to use when valid (see :mod:`sambench.data.prepare`).
         image_file_name: ``"as-is"`` (default): ``file_name`` is the path under
             ``images_dir``; ``"basename"``: only its last component is (for exports whose
             ``file_name`` carries a foreign directory prefix).
+        **common: ``download_hint`` (text appended to the error raised when the dataset
+            folder or the annotation file is missing, e.g. a card's download instructions),
+            ``subsample`` (see :mod:`sambench.data.subsample`) and ``cache_dir`` (see
+            :mod:`sambench.data.prepare`), as :class:`~sambench.data.base.IndexedDataset`.
     """
 
     format_name = "coco"
@@ -130,14 +132,10 @@ class CocoDataset(IndexedDataset):
         images_dir: str,
         annotation_file: str,
         *,
-        download_hint: str | None = None,
-        subsample: SubsampleRule | None = None,
-        cache_dir: Path | None = None,
         image_file_name: str = "as-is",
+        **common: Unpack[LoaderKeywords],
     ) -> None:
-        super().__init__(
-            name, root, subsample=subsample, cache_dir=cache_dir, download_hint=download_hint
-        )
+        super().__init__(name, root, **common)
         if image_file_name not in ("as-is", "basename"):
             raise ValueError(
                 f"image_file_name must be 'as-is' or 'basename', not {image_file_name!r}"
@@ -264,7 +262,9 @@ class MultiCocoDataset(IndexedDataset):
         name: Dataset name.
         root: Dataset folder.
         parts: ``part name -> (images_dir, annotation_file)``, both relative to ``root``.
-        download_hint, subsample, cache_dir, image_file_name: as :class:`CocoDataset`.
+        image_file_name: As :class:`CocoDataset`.
+        **common: ``download_hint`` (also given to each part), ``subsample`` and
+            ``cache_dir``, as :class:`CocoDataset`.
     """
 
     format_name = "coco"
@@ -275,14 +275,10 @@ class MultiCocoDataset(IndexedDataset):
         root: Path,
         parts: Mapping[str, tuple[str, str]],
         *,
-        download_hint: str | None = None,
-        subsample: SubsampleRule | None = None,
-        cache_dir: Path | None = None,
         image_file_name: str = "as-is",
+        **common: Unpack[LoaderKeywords],
     ) -> None:
-        super().__init__(
-            name, root, subsample=subsample, cache_dir=cache_dir, download_hint=download_hint
-        )
+        super().__init__(name, root, **common)
         if not parts:
             raise ValueError("MultiCocoDataset needs at least one part")
         self.parts = {
@@ -291,8 +287,8 @@ class MultiCocoDataset(IndexedDataset):
                 root,
                 images_dir,
                 annotation_file,
-                download_hint=download_hint,
                 image_file_name=image_file_name,
+                download_hint=self.download_hint,
             )
             for part, (images_dir, annotation_file) in parts.items()
         }

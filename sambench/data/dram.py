@@ -28,10 +28,13 @@ studies that want instance-like masks; it is not the paper's count.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from sambench.data.base import LoaderKeywords
 from sambench.data.instance_png import LabelMapDataset, LabelMapRule
-from sambench.data.subsample import SubsampleRule
+
+if TYPE_CHECKING:
+    from typing import Unpack
 
 VOC_CLASSES: dict[int, str] = {
     1: "aeroplane",
@@ -69,7 +72,8 @@ class DramDataset(LabelMapDataset):
         images_dir: The test folder (``DRAM_processed/test``).
         labels_dir: The label folder (``DRAM_processed/labels``).
         per: ``class`` (one object per class present) or ``component``.
-        download_hint, subsample, cache_dir: as :class:`~sambench.data.base.IndexedDataset`.
+        **common: ``download_hint``, ``subsample`` and ``cache_dir``, as
+            :class:`~sambench.data.base.IndexedDataset`.
     """
 
     format_name = "dram"
@@ -82,9 +86,7 @@ class DramDataset(LabelMapDataset):
         labels_dir: str,
         *,
         per: str = "class",
-        download_hint: str | None = None,
-        subsample: SubsampleRule | None = None,
-        cache_dir: Path | None = None,
+        **common: Unpack[LoaderKeywords],
     ) -> None:
         if per not in PER:
             raise ValueError(f"per must be one of {PER}, not {per!r}")
@@ -103,9 +105,7 @@ class DramDataset(LabelMapDataset):
             image_suffix=".jpg",
             label_suffix=".png",
             recursive=True,
-            download_hint=download_hint,
-            subsample=subsample,
-            cache_dir=cache_dir,
+            **common,
         )
         self.per = per
 

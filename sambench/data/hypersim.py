@@ -29,17 +29,19 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
 
-from sambench.data.base import IndexedDataset, IndexEntry, VerifyReport
+from sambench.data.base import IndexedDataset, IndexEntry, LoaderKeywords, VerifyReport
 from sambench.data.coco import ImageFile
 from sambench.data.convert import image_size, object_from_mask, relative
-from sambench.data.subsample import SubsampleRule
 from sambench.errors import DataError, MissingFileError
 from sambench.samples import ImageSample, ObjectAnnotation
+
+if TYPE_CHECKING:
+    from typing import Unpack
 
 NYU40 = (
     "wall", "floor", "cabinet", "bed", "chair", "sofa", "table", "door", "window", "bookshelf",
@@ -98,7 +100,8 @@ class HypersimDataset(IndexedDataset):
         name: Dataset name.
         root: Dataset folder (``<data-root>/hypersim``).
         scenes_dir: The folder holding the ``ai_VVV_NNN`` scene folders, relative to ``root``.
-        download_hint, subsample, cache_dir: as :class:`~sambench.data.base.IndexedDataset`.
+        **common: ``download_hint``, ``subsample`` and ``cache_dir``, as
+            :class:`~sambench.data.base.IndexedDataset`.
     """
 
     format_name = "hypersim"
@@ -108,14 +111,9 @@ class HypersimDataset(IndexedDataset):
         name: str,
         root: Path,
         scenes_dir: str = ".",
-        *,
-        download_hint: str | None = None,
-        subsample: SubsampleRule | None = None,
-        cache_dir: Path | None = None,
+        **common: Unpack[LoaderKeywords],
     ) -> None:
-        super().__init__(
-            name, root, subsample=subsample, cache_dir=cache_dir, download_hint=download_hint
-        )
+        super().__init__(name, root, **common)
         self.scenes_dir = scenes_dir
         self._frames: dict[str, _Frame] | None = None
 

@@ -34,12 +34,12 @@ import fnmatch
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
 
-from sambench.data.base import IndexedDataset, IndexEntry, VerifyReport
+from sambench.data.base import IndexedDataset, IndexEntry, LoaderKeywords, VerifyReport
 from sambench.data.coco import ImageFile
 from sambench.data.convert import (
     check_same_size,
@@ -50,9 +50,11 @@ from sambench.data.convert import (
     read_label_image,
     relative,
 )
-from sambench.data.subsample import SubsampleRule
 from sambench.errors import DataError
 from sambench.samples import ImageSample, ObjectAnnotation
+
+if TYPE_CHECKING:
+    from typing import Unpack
 
 ENCODINGS = ("instance", "binary")
 SPLITS = ("none", "components")
@@ -148,7 +150,8 @@ class LabelMapDataset(IndexedDataset):
         recursive: Search the image folders at any depth (keys keep sub-folders).
         include: Glob patterns on the key (``fnmatch``); only matching images are used
             (empty: all).
-        download_hint, subsample, cache_dir: as :class:`~sambench.data.base.IndexedDataset`.
+        **common: ``download_hint``, ``subsample`` and ``cache_dir``, as
+            :class:`~sambench.data.base.IndexedDataset`.
     """
 
     format_name = "instance-png"
@@ -164,13 +167,9 @@ class LabelMapDataset(IndexedDataset):
         label_suffix: str = ".png",
         recursive: bool = False,
         include: Sequence[str] = (),
-        download_hint: str | None = None,
-        subsample: SubsampleRule | None = None,
-        cache_dir: Path | None = None,
+        **common: Unpack[LoaderKeywords],
     ) -> None:
-        super().__init__(
-            name, root, subsample=subsample, cache_dir=cache_dir, download_hint=download_hint
-        )
+        super().__init__(name, root, **common)
         if not parts:
             raise ValueError("LabelMapDataset needs at least one part")
         self.parts = dict(parts)

@@ -28,12 +28,14 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from pathlib import Path, PurePosixPath
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from sambench.data.base import VerifyReport
+from sambench.data.base import LoaderKeywords, VerifyReport
 from sambench.data.coco import CocoDataset, CocoDialect, _ImageEntry, _Index, read_index
-from sambench.data.subsample import SubsampleRule
 from sambench.errors import DataError, MissingFileError
+
+if TYPE_CHECKING:
+    from typing import Unpack
 
 _COCO_2014_PREFIX = "COCO_"
 
@@ -78,7 +80,8 @@ class LvisDataset(CocoDataset):
         images_dir: The image folder of v0.5 entries (``"val2017"``); v1 entries name theirs.
         annotation_file: The LVIS JSON, relative to ``root``.
         coco_root: The COCO folder searched after ``root`` (``<data-root>/coco``), or ``None``.
-        download_hint, subsample, cache_dir: as :class:`~sambench.data.coco.CocoDataset`.
+        **common: ``download_hint``, ``subsample`` and ``cache_dir``, as
+            :class:`~sambench.data.coco.CocoDataset`.
     """
 
     format_name = "lvis"
@@ -91,19 +94,9 @@ class LvisDataset(CocoDataset):
         annotation_file: str,
         *,
         coco_root: Path | None = None,
-        download_hint: str | None = None,
-        subsample: SubsampleRule | None = None,
-        cache_dir: Path | None = None,
+        **common: Unpack[LoaderKeywords],
     ) -> None:
-        super().__init__(
-            name,
-            root,
-            images_dir,
-            annotation_file,
-            download_hint=download_hint,
-            subsample=subsample,
-            cache_dir=cache_dir,
-        )
+        super().__init__(name, root, images_dir, annotation_file, **common)
         self.coco_root = None if coco_root is None else Path(coco_root)
 
     def loader_options(self) -> dict[str, Any]:

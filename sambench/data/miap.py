@@ -51,17 +51,19 @@ import csv
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import cv2
 import numpy as np
 
-from sambench.data.base import IndexedDataset, IndexEntry, VerifyReport
+from sambench.data.base import IndexedDataset, IndexEntry, LoaderKeywords, VerifyReport
 from sambench.data.coco import ImageFile
 from sambench.data.convert import image_size, object_from_mask, read_label_image, relative
-from sambench.data.subsample import SubsampleRule
 from sambench.errors import DataError, MissingFileError
 from sambench.samples import ImageSample, ObjectAnnotation
+
+if TYPE_CHECKING:
+    from typing import Unpack
 
 PERSON = "/m/01g317"
 """Open Images ``Person``: the label of every MIAP box."""
@@ -348,7 +350,8 @@ class MiapDataset(IndexedDataset):
             :data:`CLOTHING_LABELS`).
         margin: The relative box margin (0.01).
         include_groups: Also match MIAP group boxes.
-        download_hint, subsample, cache_dir: as :class:`~sambench.data.base.IndexedDataset`.
+        **common: ``download_hint``, ``subsample`` and ``cache_dir``, as
+            :class:`~sambench.data.base.IndexedDataset`.
     """
 
     format_name = "miap"
@@ -366,13 +369,9 @@ class MiapDataset(IndexedDataset):
         labels: Sequence[str] | None = None,
         margin: float = 0.01,
         include_groups: bool = False,
-        download_hint: str | None = None,
-        subsample: SubsampleRule | None = None,
-        cache_dir: Path | None = None,
+        **common: Unpack[LoaderKeywords],
     ) -> None:
-        super().__init__(
-            name, root, subsample=subsample, cache_dir=cache_dir, download_hint=download_hint
-        )
+        super().__init__(name, root, **common)
         if variant not in VARIANTS:
             raise ValueError(f"variant must be one of {VARIANTS}, not {variant!r}")
         self.boxes_csv = boxes_csv

@@ -27,17 +27,19 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from sambench.data.base import IndexedDataset, IndexEntry, VerifyReport
+from sambench.data.base import IndexedDataset, IndexEntry, LoaderKeywords, VerifyReport
 from sambench.data.coco import ImageFile
 from sambench.data.convert import image_size, object_from_rle, polygons_rle, relative
-from sambench.data.subsample import SubsampleRule
 from sambench.errors import DataError, MissingFileError
 from sambench.masks import RLE
 from sambench.samples import ImageSample, ObjectAnnotation
+
+if TYPE_CHECKING:
+    from typing import Unpack
 
 
 @dataclass(frozen=True)
@@ -136,7 +138,8 @@ class Ndd20Dataset(IndexedDataset):
         name: Dataset name.
         root: Dataset folder (``<data-root>/ndd20``).
         parts: ``part -> (image folder, VIA JSON)`` relative to ``root``.
-        download_hint, subsample, cache_dir: as :class:`~sambench.data.base.IndexedDataset`.
+        **common: ``download_hint``, ``subsample`` and ``cache_dir``, as
+            :class:`~sambench.data.base.IndexedDataset`.
     """
 
     format_name = "via"
@@ -146,14 +149,9 @@ class Ndd20Dataset(IndexedDataset):
         name: str,
         root: Path,
         parts: Mapping[str, tuple[str, str]],
-        *,
-        download_hint: str | None = None,
-        subsample: SubsampleRule | None = None,
-        cache_dir: Path | None = None,
+        **common: Unpack[LoaderKeywords],
     ) -> None:
-        super().__init__(
-            name, root, subsample=subsample, cache_dir=cache_dir, download_hint=download_hint
-        )
+        super().__init__(name, root, **common)
         self.parts = dict(parts)
         self._images: dict[str, _Image] | None = None
 

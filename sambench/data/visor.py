@@ -34,9 +34,9 @@ import zipfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from sambench.data.base import IndexedDataset, IndexEntry, VerifyReport
+from sambench.data.base import IndexedDataset, IndexEntry, LoaderKeywords, VerifyReport
 from sambench.data.coco import ImageFile
 from sambench.data.convert import (
     ZipImage,
@@ -46,9 +46,11 @@ from sambench.data.convert import (
     polygons_rle,
     relative,
 )
-from sambench.data.subsample import SubsampleRule
 from sambench.errors import DataError, MissingFileError
 from sambench.samples import ImageSample, ObjectAnnotation
+
+if TYPE_CHECKING:
+    from typing import Unpack
 
 _ATTRIBUTES = ("exhaustive", "in_contact_object", "on_which_hand")
 
@@ -136,7 +138,8 @@ class VisorDataset(IndexedDataset):
         annotations_dir: ``GroundTruth-SparseAnnotations/annotations/<split>``.
         frames_dir: ``GroundTruth-SparseAnnotations/rgb_frames/<split>``.
         annotation_size: ``(height, width)`` of the polygon coordinates.
-        download_hint, subsample, cache_dir: as :class:`~sambench.data.base.IndexedDataset`.
+        **common: ``download_hint``, ``subsample`` and ``cache_dir``, as
+            :class:`~sambench.data.base.IndexedDataset`.
     """
 
     format_name = "visor"
@@ -149,13 +152,9 @@ class VisorDataset(IndexedDataset):
         frames_dir: str,
         *,
         annotation_size: Sequence[int] = (1080, 1920),
-        download_hint: str | None = None,
-        subsample: SubsampleRule | None = None,
-        cache_dir: Path | None = None,
+        **common: Unpack[LoaderKeywords],
     ) -> None:
-        super().__init__(
-            name, root, subsample=subsample, cache_dir=cache_dir, download_hint=download_hint
-        )
+        super().__init__(name, root, **common)
         self.annotations_dir = annotations_dir
         self.frames_dir = frames_dir
         self.annotation_size = (int(annotation_size[0]), int(annotation_size[1]))

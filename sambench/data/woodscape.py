@@ -25,14 +25,16 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from sambench.data.base import IndexedDataset, IndexEntry, VerifyReport
+from sambench.data.base import IndexedDataset, IndexEntry, LoaderKeywords, VerifyReport
 from sambench.data.coco import ImageFile
 from sambench.data.convert import object_from_rle, point_list_to_flat, polygons_rle, relative
-from sambench.data.subsample import SubsampleRule
 from sambench.errors import DataError, MissingFileError
 from sambench.samples import ImageSample, ObjectAnnotation
+
+if TYPE_CHECKING:
+    from typing import Unpack
 
 
 @dataclass(frozen=True)
@@ -121,7 +123,8 @@ class WoodScapeDataset(IndexedDataset):
         images_dir: ``rgb_images``.
         annotations_dir: ``instance_annotations``.
         skip_tags: Tags whose elements are not objects.
-        download_hint, subsample, cache_dir: as :class:`~sambench.data.base.IndexedDataset`.
+        **common: ``download_hint``, ``subsample`` and ``cache_dir``, as
+            :class:`~sambench.data.base.IndexedDataset`.
     """
 
     format_name = "woodscape"
@@ -134,13 +137,9 @@ class WoodScapeDataset(IndexedDataset):
         annotations_dir: str,
         *,
         skip_tags: Sequence[str] = ("void",),
-        download_hint: str | None = None,
-        subsample: SubsampleRule | None = None,
-        cache_dir: Path | None = None,
+        **common: Unpack[LoaderKeywords],
     ) -> None:
-        super().__init__(
-            name, root, subsample=subsample, cache_dir=cache_dir, download_hint=download_hint
-        )
+        super().__init__(name, root, **common)
         self.images_dir = images_dir
         self.annotations_dir = annotations_dir
         self.skip_tags = tuple(skip_tags)

@@ -32,15 +32,17 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from sambench.data.base import IndexedDataset, IndexEntry, VerifyReport
+from sambench.data.base import IndexedDataset, IndexEntry, LoaderKeywords, VerifyReport
 from sambench.data.coco import ImageFile, _id_key, _segmentation_to_rle
 from sambench.data.convert import object_from_rle, relative
-from sambench.data.subsample import SubsampleRule
 from sambench.data.video import FrameChoice
 from sambench.errors import DataError, MissingFileError
 from sambench.samples import ImageSample, ObjectAnnotation
+
+if TYPE_CHECKING:
+    from typing import Unpack
 
 
 @dataclass(frozen=True)
@@ -163,7 +165,8 @@ class YtvisDataset(IndexedDataset):
         images_dir: The frame folder (``train``).
         annotation_file: The JSON (``annotations_train.json``).
         frames: Which annotated frames are candidate images.
-        download_hint, subsample, cache_dir: as :class:`~sambench.data.base.IndexedDataset`.
+        **common: ``download_hint``, ``subsample`` and ``cache_dir``, as
+            :class:`~sambench.data.base.IndexedDataset`.
     """
 
     format_name = "ytvis"
@@ -176,13 +179,9 @@ class YtvisDataset(IndexedDataset):
         annotation_file: str,
         *,
         frames: FrameChoice | None = None,
-        download_hint: str | None = None,
-        subsample: SubsampleRule | None = None,
-        cache_dir: Path | None = None,
+        **common: Unpack[LoaderKeywords],
     ) -> None:
-        super().__init__(
-            name, root, subsample=subsample, cache_dir=cache_dir, download_hint=download_hint
-        )
+        super().__init__(name, root, **common)
         self.images_dir = images_dir
         self.annotation_file = annotation_file
         self.frames = frames or FrameChoice()
