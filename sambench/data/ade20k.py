@@ -37,7 +37,6 @@ from PIL import Image as PILImage
 
 from sambench import masks
 from sambench.data.base import IndexedDataset, IndexEntry, LoaderKeywords, VerifyReport
-from sambench.data.checksums import expand
 from sambench.data.coco import ImageFile
 from sambench.errors import DataError, MissingFileError
 from sambench.samples import ImageSample, ObjectAnnotation
@@ -217,9 +216,6 @@ class Ade20kDataset(IndexedDataset):
     def annotation_labels(self) -> list[str]:
         return [f"{self.images_dir}/**/*.json", f"{self.images_dir}/**/instance_*.png"]
 
-    def annotation_files(self) -> list[Path]:
-        return [path for label in self.annotation_labels() for path in expand(self.root, label)]
-
     def loader_options(self) -> dict[str, Any]:
         return {"images": self.images_dir, "max_part_level": self.max_part_level}
 
@@ -278,10 +274,8 @@ class Ade20kDataset(IndexedDataset):
             raise DataError(
                 f"dataset {self.name!r}: no annotated image in {self.root / self.images_dir}"
             )
-        return VerifyReport(
-            images=len(entries),
-            masks=sum(item.masks or 0 for item in entries),
-            checked=f"{len(entries)} image JSONs with their images and instance masks",
+        return VerifyReport.of_index(
+            entries, f"{len(entries)} image JSONs with their images and instance masks"
         )
 
     def load_sample(self, image_id: str) -> ImageSample | None:

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, TypedDict
 
-from sambench.data.checksums import label_digest
+from sambench.data.checksums import expand, label_digest
 from sambench.data.subsample import Selection, SubsampleRule, select
 from sambench.errors import MissingFileError
 from sambench.samples import ImageSample
@@ -105,6 +105,20 @@ class VerifyReport:
     masks: int | None
     checked: str
 
+    @classmethod
+    def of_index(cls, entries: Sequence[IndexEntry], checked: str) -> VerifyReport:
+        """The report of a verified index: its images and the sum of their mask counts.
+
+        Args:
+            entries: The index entries that passed the checks (an uncounted entry adds 0).
+            checked: What was checked, for the ``check`` command's report.
+        """
+        return cls(
+            images=len(entries),
+            masks=sum(entry.masks or 0 for entry in entries),
+            checked=checked,
+        )
+
 
 class LoaderKeywords(TypedDict, total=False):
     """The keyword arguments every :class:`IndexedDataset` loader takes (see its Args).
@@ -122,8 +136,8 @@ class IndexedDataset(Dataset):
     """Base of sambench's loaders: an index, one-image loading, subsampling and a cache.
 
     Subclasses set :attr:`format_name` and implement :meth:`index`, :meth:`load_sample` and
-    :meth:`annotation_files`; they may refine :meth:`verify`, :meth:`annotation_labels`,
-    :meth:`loader_options` and the metadata hooks.
+    :meth:`annotation_labels` or :meth:`annotation_files` (each defaults to the other); they
+    may refine :meth:`verify`, :meth:`loader_options` and the metadata hooks.
 
     Args:
         name: Dataset name.
@@ -177,6 +191,14 @@ class IndexedDataset(Dataset):
         Raises:
             DataError: An annotation of the image cannot be read or converted.
         """
+
+    def annotation_files(self) -> list[Path]:
+        """The files each :meth:`annotation_labels` entry names (a pattern: the files it
+        matches, see :func:`~sambench.data.checksums.expand`), in label order.
+
+        Loaders override this or :meth:`annotation_labels`: each defaults to the other.
+        """
+        return [path for label in self.annotation_labels() for path in expand(self.root, label)]
 
     def verify(self) -> VerifyReport:
         """Check the layout and annotation index, and that every referenced file exists.

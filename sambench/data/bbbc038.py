@@ -21,7 +21,6 @@ from PIL import Image as PILImage
 
 from sambench import masks
 from sambench.data.base import IndexedDataset, IndexEntry, LoaderKeywords, VerifyReport
-from sambench.data.checksums import expand
 from sambench.data.coco import ImageFile
 from sambench.errors import DataError, MissingFileError
 from sambench.samples import ImageSample, ObjectAnnotation
@@ -56,9 +55,6 @@ class Bbbc038Dataset(IndexedDataset):
 
     def annotation_labels(self) -> list[str]:
         return [f"{self.images_dir}/*/masks/*.png"]
-
-    def annotation_files(self) -> list[Path]:
-        return expand(self.root, self.annotation_labels()[0])
 
     def loader_options(self) -> dict[str, Any]:
         return {"images": self.images_dir}
@@ -101,10 +97,8 @@ class Bbbc038Dataset(IndexedDataset):
                 f"dataset {self.name!r}: no image folder with masks in "
                 f"{self.root / self.images_dir}"
             )
-        return VerifyReport(
-            images=len(entries),
-            masks=sum(entry.masks or 0 for entry in entries),
-            checked=f"{len(entries)} image folders with images/<id>.png and masks/*.png",
+        return VerifyReport.of_index(
+            entries, f"{len(entries)} image folders with images/<id>.png and masks/*.png"
         )
 
     def load_sample(self, image_id: str) -> ImageSample | None:

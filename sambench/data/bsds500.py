@@ -31,7 +31,6 @@ import numpy.typing as npt
 
 from sambench import masks
 from sambench.data.base import IndexedDataset, IndexEntry, LoaderKeywords, VerifyReport
-from sambench.data.checksums import expand
 from sambench.data.coco import ImageFile
 from sambench.errors import DataError, MissingFileError
 from sambench.masks import BoolMask
@@ -129,9 +128,6 @@ class Bsds500Dataset(IndexedDataset):
 
     def annotation_labels(self) -> list[str]:
         return [f"{self.groundtruth_dir}/*.mat"]
-
-    def annotation_files(self) -> list[Path]:
-        return expand(self.root, self.annotation_labels()[0])
 
     def loader_options(self) -> dict[str, Any]:
         return {

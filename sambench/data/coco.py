@@ -229,10 +229,8 @@ class CocoDataset(IndexedDataset):
                     f"dataset {self.name!r}: image file {path} (image {item.image_id}, listed "
                     f"in {self.annotation_path}) not found"
                 )
-        return VerifyReport(
-            images=len(entries),
-            masks=sum(item.masks or 0 for item in entries),
-            checked=f"annotation JSON, {len(entries)} image files present",
+        return VerifyReport.of_index(
+            entries, f"annotation JSON, {len(entries)} image files present"
         )
 
     # -- converting annotations -------------------------------------------------------------

@@ -250,10 +250,8 @@ class VisorDataset(IndexedDataset):
                     f"dataset {self.name!r}: frames of video {frame.video} not found: expected "
                     f"{base / (frame.video + '.zip')} or the folder {base / frame.video}"
                 )
-        return VerifyReport(
-            images=len(entries),
-            masks=sum(e.masks or 0 for e in entries),
-            checked=f"{len(videos)} video JSONs, each with its frame archive",
+        return VerifyReport.of_index(
+            entries, f"{len(videos)} video JSONs, each with its frame archive"
         )
 
     def load_sample(self, image_id: str) -> ImageSample | None:

@@ -199,10 +199,8 @@ class WoodScapeDataset(IndexedDataset):
                     f"dataset {self.name!r}: image file {self._image(entry.image_id)} (for "
                     f"{self._json(entry.image_id)}) not found"
                 )
-        return VerifyReport(
-            images=len(entries),
-            masks=sum(e.masks or 0 for e in entries),
-            checked=f"{len(entries)} annotation JSONs, each with its rgb image",
+        return VerifyReport.of_index(
+            entries, f"{len(entries)} annotation JSONs, each with its rgb image"
         )
 
     def load_sample(self, image_id: str) -> ImageSample | None:

@@ -233,10 +233,8 @@ class YtvisDataset(IndexedDataset):
                     f"dataset {self.name!r}: frame {path} (video {video_key}, frame {t}, listed "
                     f"in {self.root / self.annotation_file}) not found"
                 )
-        return VerifyReport(
-            images=len(entries),
-            masks=sum(e.masks or 0 for e in entries),
-            checked=f"annotation JSON, {len(entries)} candidate frames present",
+        return VerifyReport.of_index(
+            entries, f"annotation JSON, {len(entries)} candidate frames present"
         )
 
     def load_sample(self, image_id: str) -> ImageSample | None:
