@@ -40,13 +40,12 @@ import numpy as np
 import numpy.typing as npt
 
 from sambench.data.base import IndexedDataset, IndexEntry, LoaderKeywords, VerifyReport
-from sambench.data.coco import ImageFile
 from sambench.data.convert import (
     check_same_size,
+    image_file_sample,
     image_size,
     object_from_mask,
     read_label_image,
-    relative,
 )
 from sambench.errors import DataError
 from sambench.samples import ImageSample, ObjectAnnotation
@@ -248,17 +247,8 @@ class CityscapesPanopticDataset(IndexedDataset):
             )
             if obj is not None:
                 objects.append(obj)
-        if not any(not obj.iscrowd for obj in objects):
-            return None
-        return ImageSample(
-            dataset=self.name,
-            image_id=image_id,
-            file_name=relative(image, self.root),
-            height=height,
-            width=width,
-            objects=tuple(objects),
-            load_image=ImageFile(image, height, width),
-            metadata={"city": path.parent.name},
+        return image_file_sample(
+            self, image_id, image, height, width, objects, {"city": path.parent.name}
         )
 
 

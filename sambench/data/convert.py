@@ -1,6 +1,7 @@
 """Helpers shared by the label-map, polygon and video loaders: reading label images without
 losing bits, turning a binary mask or polygons into an :class:`ObjectAnnotation`, reading
-image sizes from headers, and lazily reading images stored inside ZIP archives.
+image sizes from headers, lazily reading images stored inside ZIP archives, and making the
+:class:`ImageSample` of an image file.
 
 Every mask goes through :mod:`sambench.masks` (the one codec).
 """
@@ -19,9 +20,11 @@ import numpy.typing as npt
 from PIL import Image as PILImage
 
 from sambench import masks
+from sambench.data.base import Dataset
+from sambench.data.coco import ImageFile
 from sambench.errors import DataError, MissingFileError
 from sambench.masks import RLE
-from sambench.samples import Image, ObjectAnnotation
+from sambench.samples import Image, ImageSample, ObjectAnnotation
 
 LabelArray = npt.NDArray[np.int64]
 
@@ -237,11 +240,49 @@ def relative(path: Path, root: Path) -> str:
         return path.as_posix()
 
 
+def image_file_sample(
+    dataset: Dataset,
+    image_id: str,
+    image: Path,
+    height: int,
+    width: int,
+    objects: Sequence[ObjectAnnotation],
+    metadata: Mapping[str, Any],
+) -> ImageSample | None:
+    """The sample of one image file, or ``None`` when none of its objects is an evaluation
+    target (there is none, or every one is a crowd region).
+
+    Args:
+        dataset: The loader: its name, and its root that the sample's ``file_name`` is
+            relative to (see :func:`relative`).
+        image_id: The image id.
+        image: The image file, read lazily and size-checked by
+            :class:`~sambench.data.coco.ImageFile`.
+        height: The image height in pixels.
+        width: The image width in pixels.
+        objects: The image's objects, in the loader's order.
+        metadata: The sample's dataset-specific extras.
+    """
+    if not any(not obj.iscrowd for obj in objects):
+        return None
+    return ImageSample(
+        dataset=dataset.name,
+        image_id=image_id,
+        file_name=relative(image, dataset.root),
+        height=height,
+        width=width,
+        objects=tuple(objects),
+        load_image=ImageFile(image, height, width),
+        metadata=metadata,
+    )
+
+
 __all__ = [
     "LabelArray",
     "ZipImage",
     "check_same_size",
     "components",
+    "image_file_sample",
     "image_size",
     "label_values",
     "object_from_mask",

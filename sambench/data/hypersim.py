@@ -35,8 +35,7 @@ import numpy as np
 import numpy.typing as npt
 
 from sambench.data.base import IndexedDataset, IndexEntry, LoaderKeywords, VerifyReport
-from sambench.data.coco import ImageFile
-from sambench.data.convert import image_size, object_from_mask, relative
+from sambench.data.convert import image_file_sample, image_size, object_from_mask
 from sambench.errors import DataError, MissingFileError
 from sambench.samples import ImageSample, ObjectAnnotation
 
@@ -223,17 +222,14 @@ class HypersimDataset(IndexedDataset):
             )
             if obj is not None:
                 objects.append(obj)
-        if not objects:
-            return None
-        return ImageSample(
-            dataset=self.name,
-            image_id=image_id,
-            file_name=relative(frame.image, self.root),
-            height=height,
-            width=width,
-            objects=tuple(objects),
-            load_image=ImageFile(frame.image, height, width),
-            metadata={"scene": image_id.split("/", 1)[0]},
+        return image_file_sample(
+            self,
+            image_id,
+            frame.image,
+            height,
+            width,
+            objects,
+            {"scene": image_id.split("/", 1)[0]},
         )
 
 

@@ -40,10 +40,10 @@ import numpy as np
 import numpy.typing as npt
 
 from sambench.data.base import IndexedDataset, IndexEntry, LoaderKeywords, VerifyReport
-from sambench.data.coco import ImageFile
 from sambench.data.convert import (
     check_same_size,
     components,
+    image_file_sample,
     image_size,
     label_values,
     object_from_mask,
@@ -287,20 +287,11 @@ class LabelMapDataset(IndexedDataset):
         height, width = image_size(entry.image)
         label = read_label_image(entry.label)
         check_same_size(label, height, width, entry.label, entry.image)
+        metadata = {"label_file": relative(entry.label, self.root)}
+        if entry.part:
+            metadata["part"] = entry.part
         objects = self.objects(image_id, label)
-        if not objects:
-            return None
-        return ImageSample(
-            dataset=self.name,
-            image_id=image_id,
-            file_name=relative(entry.image, self.root),
-            height=height,
-            width=width,
-            objects=tuple(objects),
-            load_image=ImageFile(entry.image, height, width),
-            metadata={"label_file": relative(entry.label, self.root)}
-            | ({"part": entry.part} if entry.part else {}),
-        )
+        return image_file_sample(self, image_id, entry.image, height, width, objects, metadata)
 
     def objects(self, image_id: str, label: npt.NDArray[Any]) -> list[ObjectAnnotation]:
         """The objects of one label image (the rule of the module docstring)."""

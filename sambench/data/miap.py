@@ -57,8 +57,7 @@ import cv2
 import numpy as np
 
 from sambench.data.base import IndexedDataset, IndexEntry, LoaderKeywords, VerifyReport
-from sambench.data.coco import ImageFile
-from sambench.data.convert import image_size, object_from_mask, read_label_image, relative
+from sambench.data.convert import image_file_sample, image_size, object_from_mask, read_label_image
 from sambench.errors import DataError, MissingFileError
 from sambench.samples import ImageSample, ObjectAnnotation
 
@@ -492,17 +491,8 @@ class MiapDataset(IndexedDataset):
             )
             if obj is not None:
                 objects.append(obj)
-        if not objects:
-            return None
-        return ImageSample(
-            dataset=self.name,
-            image_id=image_id,
-            file_name=relative(image, self.root),
-            height=height,
-            width=width,
-            objects=tuple(objects),
-            load_image=ImageFile(image, height, width),
-            metadata={"variant": self.variant},
+        return image_file_sample(
+            self, image_id, image, height, width, objects, {"variant": self.variant}
         )
 
 

@@ -32,8 +32,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from sambench.data.base import IndexedDataset, IndexEntry, LoaderKeywords, VerifyReport
-from sambench.data.coco import ImageFile
-from sambench.data.convert import image_size, object_from_rle, polygons_rle, relative
+from sambench.data.convert import image_file_sample, image_size, object_from_rle, polygons_rle
 from sambench.errors import DataError, MissingFileError
 from sambench.masks import RLE
 from sambench.samples import ImageSample, ObjectAnnotation
@@ -221,17 +220,8 @@ class Ndd20Dataset(IndexedDataset):
             )
             if obj is not None:
                 objects.append(obj)
-        if not objects:
-            return None
-        return ImageSample(
-            dataset=self.name,
-            image_id=image_id,
-            file_name=relative(image.path, self.root),
-            height=height,
-            width=width,
-            objects=tuple(objects),
-            load_image=ImageFile(image.path, height, width),
-            metadata={"part": image.part},
+        return image_file_sample(
+            self, image_id, image.path, height, width, objects, {"part": image.part}
         )
 
 

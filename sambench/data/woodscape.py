@@ -28,8 +28,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sambench.data.base import IndexedDataset, IndexEntry, LoaderKeywords, VerifyReport
-from sambench.data.coco import ImageFile
-from sambench.data.convert import object_from_rle, point_list_to_flat, polygons_rle, relative
+from sambench.data.convert import (
+    image_file_sample,
+    object_from_rle,
+    point_list_to_flat,
+    polygons_rle,
+)
 from sambench.errors import DataError, MissingFileError
 from sambench.samples import ImageSample, ObjectAnnotation
 
@@ -219,18 +223,14 @@ class WoodScapeDataset(IndexedDataset):
             )
             if obj is not None:
                 objects.append(obj)
-        if not objects:
-            return None
-        path = self._image(image_id)
-        return ImageSample(
-            dataset=self.name,
-            image_id=image_id,
-            file_name=relative(path, self.root),
-            height=parsed.height,
-            width=parsed.width,
-            objects=tuple(objects),
-            load_image=ImageFile(path, parsed.height, parsed.width),
-            metadata={"camera": image_id.rsplit("_", 1)[-1]},
+        return image_file_sample(
+            self,
+            image_id,
+            self._image(image_id),
+            parsed.height,
+            parsed.width,
+            objects,
+            {"camera": image_id.rsplit("_", 1)[-1]},
         )
 
 

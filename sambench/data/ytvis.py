@@ -35,8 +35,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sambench.data.base import IndexedDataset, IndexEntry, LoaderKeywords, VerifyReport
-from sambench.data.coco import ImageFile, _id_key, _segmentation_to_rle
-from sambench.data.convert import object_from_rle, relative
+from sambench.data.coco import _id_key, _segmentation_to_rle
+from sambench.data.convert import image_file_sample, object_from_rle
 from sambench.data.video import FrameChoice
 from sambench.errors import DataError, MissingFileError
 from sambench.samples import ImageSample, ObjectAnnotation
@@ -265,18 +265,14 @@ class YtvisDataset(IndexedDataset):
             )
             if obj is not None:
                 objects.append(obj)
-        if not any(not obj.iscrowd for obj in objects):
-            return None
-        path = self._path(video, t)
-        return ImageSample(
-            dataset=self.name,
-            image_id=image_id,
-            file_name=relative(path, self.root),
-            height=video.height,
-            width=video.width,
-            objects=tuple(objects),
-            load_image=ImageFile(path, video.height, video.width),
-            metadata={"video_id": video.video_id, "frame_index": t},
+        return image_file_sample(
+            self,
+            image_id,
+            self._path(video, t),
+            video.height,
+            video.width,
+            objects,
+            {"video_id": video.video_id, "frame_index": t},
         )
 
 
