@@ -423,9 +423,20 @@ def _reject_options(card: DatasetCard, allowed: tuple[str, ...]) -> None:
         )
 
 
-def _common(card: DatasetCard, data_root: Path) -> LoaderKeywords:
-    """Keyword arguments every :class:`~sambench.data.base.IndexedDataset` loader takes."""
+class _LoaderArguments(LoaderKeywords):
+    """What every :class:`~sambench.data.base.IndexedDataset` loader takes from its card."""
+
+    name: str
+    root: Path
+
+
+def _common(card: DatasetCard, data_root: Path) -> _LoaderArguments:
+    """The arguments every loader takes: the card's name, its dataset folder under
+    ``data_root``, and the :class:`~sambench.data.base.LoaderKeywords` (download text,
+    subsample rule, prepared-cache folder)."""
     return {
+        "name": card.name,
+        "root": card.dataset_root(data_root),
         "download_hint": _download_hint(card),
         "subsample": card.subsample,
         "cache_dir": default_cache_root(Path(data_root)) / card.name,
@@ -458,10 +469,8 @@ def open_coco(card: DatasetCard, data_root: Path) -> Dataset:
     )
     if not parts:
         return CocoDataset(
-            card.name,
-            card.dataset_root(data_root),
-            card.layout_path("images"),
-            card.layout_path("annotations"),
+            images_dir=card.layout_path("images"),
+            annotation_file=card.layout_path("annotations"),
             image_file_name=image_file_name,
             **_common(card, data_root),
         )
@@ -473,9 +482,7 @@ def open_coco(card: DatasetCard, data_root: Path) -> Dataset:
         for part in parts
     }
     return MultiCocoDataset(
-        card.name,
-        card.dataset_root(data_root),
-        layout,
+        parts=layout,
         image_file_name=image_file_name,
         **_common(card, data_root),
     )
@@ -505,10 +512,8 @@ def open_lvis(card: DatasetCard, data_root: Path) -> Dataset:
         "a dataset folder name or null",
     )
     return LvisDataset(
-        card.name,
-        card.dataset_root(data_root),
-        images_folder,
-        card.layout_path("annotations"),
+        images_dir=images_folder,
+        annotation_file=card.layout_path("annotations"),
         coco_root=None if coco_folder is None else Path(data_root) / coco_folder,
         **_common(card, data_root),
     )
@@ -535,10 +540,8 @@ def open_bsds500(card: DatasetCard, data_root: Path) -> Dataset:
         card, "annotators", "all", _annotators, "'all' or a list of 1-based annotator indices"
     )
     return Bsds500Dataset(
-        card.name,
-        card.dataset_root(data_root),
-        card.layout_path("images"),
-        card.layout_path("groundtruth"),
+        images_dir=card.layout_path("images"),
+        groundtruth_dir=card.layout_path("groundtruth"),
         annotators=None if annotators == "all" else annotators,
         **_common(card, data_root),
     )
@@ -548,12 +551,7 @@ def open_bsds500(card: DatasetCard, data_root: Path) -> Dataset:
 def open_bbbc038(card: DatasetCard, data_root: Path) -> Dataset:
     """BBBC038v1: ``layout.images`` holds one folder per image with ``images/`` and ``masks/``."""
     _reject_options(card, ())
-    return Bbbc038Dataset(
-        card.name,
-        card.dataset_root(data_root),
-        card.layout_path("images"),
-        **_common(card, data_root),
-    )
+    return Bbbc038Dataset(images_dir=card.layout_path("images"), **_common(card, data_root))
 
 
 @FORMATS.register("ade20k")
@@ -571,9 +569,7 @@ def open_ade20k(card: DatasetCard, data_root: Path) -> Dataset:
         "null or an integer >= 0",
     )
     return Ade20kDataset(
-        card.name,
-        card.dataset_root(data_root),
-        card.layout_path("images"),
+        images_dir=card.layout_path("images"),
         max_part_level=level,
         **_common(card, data_root),
     )
@@ -641,10 +637,8 @@ def open_instance_png(card: DatasetCard, data_root: Path) -> Dataset:
     )  # fmt: skip
     suffix = (lambda v: isinstance(v, str) and bool(v), "a non-empty file-name ending")
     return LabelMapDataset(
-        card.name,
-        card.dataset_root(data_root),
-        _parts(card, "images", "labels"),
-        rule,
+        parts=_parts(card, "images", "labels"),
+        rule=rule,
         image_suffix=_option(card, "image_suffix", ".png", *suffix),
         label_suffix=_option(card, "label_suffix", ".png", *suffix),
         recursive=_option(card, "recursive", False, lambda v: isinstance(v, bool), "true/false"),
@@ -667,10 +661,8 @@ def open_dram(card: DatasetCard, data_root: Path) -> Dataset:
     """
     _reject_options(card, ("per",))
     return DramDataset(
-        card.name,
-        card.dataset_root(data_root),
-        card.layout_path("images"),
-        card.layout_path("labels"),
+        images_dir=card.layout_path("images"),
+        labels_dir=card.layout_path("labels"),
         per=_option(card, "per", "class", lambda v: v in PER, " or ".join(PER)),
         **_common(card, data_root),
     )
@@ -681,10 +673,8 @@ def open_cityscapes(card: DatasetCard, data_root: Path) -> Dataset:
     """Cityscapes instance-id maps as panoptic segments (:mod:`sambench.data.cityscapes`)."""
     _reject_options(card, ())
     return CityscapesPanopticDataset(
-        card.name,
-        card.dataset_root(data_root),
-        card.layout_path("images"),
-        card.layout_path("gt"),
+        images_dir=card.layout_path("images"),
+        gt_dir=card.layout_path("gt"),
         **_common(card, data_root),
     )
 
@@ -699,7 +689,7 @@ def open_via(card: DatasetCard, data_root: Path) -> Dataset:
         if images == via_json:
             role = f"annotations.{part}" if part else "annotations"
             raise ConfigError(f"{card._where()}: field 'layout.{role}' is required by format 'via'")
-    return Ndd20Dataset(card.name, card.dataset_root(data_root), parts, **_common(card, data_root))
+    return Ndd20Dataset(parts=parts, **_common(card, data_root))
 
 
 @FORMATS.register("woodscape")
@@ -710,10 +700,8 @@ def open_woodscape(card: DatasetCard, data_root: Path) -> Dataset:
     """
     _reject_options(card, ("skip_tags",))
     return WoodScapeDataset(
-        card.name,
-        card.dataset_root(data_root),
-        card.layout_path("images"),
-        card.layout_path("annotations"),
+        images_dir=card.layout_path("images"),
+        annotations_dir=card.layout_path("annotations"),
         skip_tags=_option(
             card,
             "skip_tags",
@@ -733,10 +721,8 @@ def open_visor(card: DatasetCard, data_root: Path) -> Dataset:
     """
     _reject_options(card, ("annotation_size",))
     return VisorDataset(
-        card.name,
-        card.dataset_root(data_root),
-        card.layout_path("annotations"),
-        card.layout_path("frames"),
+        annotations_dir=card.layout_path("annotations"),
+        frames_dir=card.layout_path("frames"),
         annotation_size=_option(
             card,
             "annotation_size",
@@ -756,10 +742,8 @@ def open_ytvis(card: DatasetCard, data_root: Path) -> Dataset:
     """
     _reject_options(card, ("frames",))
     return YtvisDataset(
-        card.name,
-        card.dataset_root(data_root),
-        card.layout_path("images"),
-        card.layout_path("annotations"),
+        images_dir=card.layout_path("images"),
+        annotation_file=card.layout_path("annotations"),
         frames=parse_frame_choice(card.options.get("frames"), card._where()),
         **_common(card, data_root),
     )
@@ -769,12 +753,7 @@ def open_ytvis(card: DatasetCard, data_root: Path) -> Dataset:
 def open_hypersim(card: DatasetCard, data_root: Path) -> Dataset:
     """Hypersim scenes with HDF5 instance maps (:mod:`sambench.data.hypersim`)."""
     _reject_options(card, ())
-    return HypersimDataset(
-        card.name,
-        card.dataset_root(data_root),
-        card.layout_path("scenes"),
-        **_common(card, data_root),
-    )
+    return HypersimDataset(scenes_dir=card.layout_path("scenes"), **_common(card, data_root))
 
 
 @FORMATS.register("miap")
@@ -793,12 +772,10 @@ def open_miap(card: DatasetCard, data_root: Path) -> Dataset:
         "null or a list of Open Images label ids",
     )
     return MiapDataset(
-        card.name,
-        card.dataset_root(data_root),
-        card.layout_path("boxes"),
-        card.layout_path("masks_csv"),
-        card.layout_path("masks"),
-        card.layout_path("images"),
+        boxes_csv=card.layout_path("boxes"),
+        masks_csv=card.layout_path("masks_csv"),
+        masks_dir=card.layout_path("masks"),
+        images_dir=card.layout_path("images"),
         variant=_option(card, "variant", "person", lambda v: v in VARIANTS, " or ".join(VARIANTS)),
         labels=labels,
         margin=_option(
