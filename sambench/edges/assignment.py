@@ -10,30 +10,31 @@ Stentz & Dias, 2007). Every state it reports is an exact optimum: all costs are 
 so no tolerance enters anywhere. The kernels are compiled with numba (cached on disk after
 the first call).
 
-**The problem** is the square assignment that ``correspondPixels`` (``match.cc``) gives to
-Goldberg's CSA, with every outlier connection present instead of 6 random ones:
+**The problem** is the benchmark's (``correspondPixels`` in ``match.cc`` hands it to
+Goldberg's CSA with a few random outlier connections; here every one is present): a
+maximum-weight matching with weights ``outlier − cost``, every unmatched pixel costing
+``outlier``. It is solved as a rectangular assignment:
 
-* rows: the ``n_left`` left nodes (predicted pixels), then one dummy row per right node;
-* columns: the ``n_right`` right nodes (ground-truth pixels), then one dummy column per left
-  node;
-* an *active* left node ``i`` connects to the right nodes within reach, at
-  ``cost − outlier``; every left node connects to its own dummy column at 0; the dummy row
-  of right node ``j`` connects to ``j`` and to the dummy column of every left node that can
-  reach ``j``, at 0.
+* rows: the ``n_left`` left nodes (predicted pixels);
+* columns: the ``n_right`` right nodes (ground-truth pixels), then one private dummy column
+  per left node ("unmatched");
+* an *active* left node connects to the right nodes within reach at ``cost − outlier``
+  (< 0) and always to its dummy at 0; an inactive one only to its dummy, which makes it
+  exactly an absent one;
+* every row is assigned, a column at most once; columns may stay free.
 
-A perfect assignment then costs ``Σ (cost − outlier)`` over its real matches, so the optimum
-is the maximum-weight matching with weights ``outlier − cost`` (the benchmark's objective:
-every unmatched pixel costs ``outlier``), and an inactive left node is exactly an absent
-one.
+Its LP optimality certificate: row potentials ``u`` and column potentials ``v <= 0`` with
+every reduced cost ``c − u − v >= 0``, assigned edges tight, and ``v = 0`` on free columns.
 
-**Updates.** Switching a matched left node off frees its column; switching a left node on
-may make a real edge cheaper than its dummy. Either way the row's potential is reset so
-that every reduced cost stays non-negative, the row is unassigned where its edge is no
-longer tight, and one augmentation from it restores optimality (the LP optimality
-certificate, non-negative reduced costs with tight assigned edges, holds after every
-update). Switching nodes *on* is cheap (short augmenting paths); switching a matched node
-off searches its whole alternating neighbourhood, so callers should visit thresholds from
-the highest (fewest pixels) down.
+**Updates** keep that certificate. Switching a left node *on* makes its row free (its
+dummy's potential is reset to 0, the row's to the smallest reduced cost) and one shortest
+augmenting path from the row (Dijkstra on reduced costs to the nearest free column)
+restores optimality. Switching a matched node *off* puts the row back on its dummy and frees
+its column, whose potential may be negative: a reverse Dijkstra from that column finds the
+cheapest way either to hand the column to another row along an alternating path, freeing a
+column whose potential can rise to 0, or to raise its own potential to 0. Both searches stop
+as soon as nothing closer can improve the result, so they stay local. Visiting the
+thresholds from the highest (fewest pixels) down keeps most updates switch-ons.
 
 >>> import numpy as np
 >>> # left 0 reaches right 0 (cost 5) and right 1 (cost 1); left 1 reaches right 0 (cost 0)
@@ -70,7 +71,7 @@ def _compiled(function: _Function) -> _Function:
 
 
 class _Graph(NamedTuple):
-    """The edges, by left node (CSR) and by right node (for the dummy rows)."""
+    """The edges, by left node (CSR) and by right node (for the reverse searches)."""
 
     n_left: int
     n_right: int
@@ -79,27 +80,29 @@ class _Graph(NamedTuple):
     left_cost: IntArray  # cost − outlier of each edge, by left node
     right_indptr: IntArray
     right_left: IntArray  # left node of each edge, by right node
+    right_cost: IntArray  # cost − outlier of each edge, by right node
 
 
 class _State(NamedTuple):
-    """The assignment and its dual potentials (rows then dummy rows; columns likewise)."""
+    """The assignment (rows: left nodes; columns: right nodes, then dummies) and its duals."""
 
     active: BoolArray
     row_col: IntArray
-    col_row: IntArray
+    col_row: IntArray  # -1: free
     u: IntArray
-    v: IntArray
+    v: IntArray  # <= 0, and 0 on free columns
 
 
 class _Scratch(NamedTuple):
-    """Work arrays of one augmentation, reset after it (``dist`` to ``_INF``)."""
+    """Work arrays of one search, reset after it (``dist`` to ``_INF``)."""
 
     dist: IntArray  # shortest reduced distance to each column
     scanned: BoolArray
-    via: IntArray  # row from which each column was reached
+    via: IntArray  # the row through which each column was reached
+    back: IntArray  # reverse searches: the column that row moves to
     touched: IntArray  # columns whose dist was set
     scan_order: IntArray  # columns in the order they were scanned
-    heap_key: IntArray  # 2 × dist + (column assigned): free columns first among ties
+    heap_key: IntArray  # forward: 2 × dist + (column assigned), free columns first on ties
     heap_col: IntArray
 
 
@@ -139,29 +142,32 @@ class DynamicAssignment:
         if right.size and (right.min() < 0 or right.max() >= n_right):
             raise ValueError("right node out of range")
         n_left = indptr.size - 1
-        left_of_edge = np.repeat(np.arange(n_left, dtype=np.int64), np.diff(indptr))
+        signed = cost - np.int64(outlier)
+        by_right = np.argsort(right, kind="stable")
         right_indptr = np.zeros(n_right + 1, dtype=np.int64)
         np.cumsum(np.bincount(right, minlength=n_right), out=right_indptr[1:])
+        left_of_edge = np.repeat(np.arange(n_left, dtype=np.int64), np.diff(indptr))
         self._graph = _Graph(
-            n_left, n_right, indptr, right, cost - np.int64(outlier), right_indptr,
-            left_of_edge[np.argsort(right, kind="stable")],
+            n_left, n_right, indptr, right, signed, right_indptr, left_of_edge[by_right],
+            signed[by_right],
         )  # fmt: skip
-        # start: every left node on its dummy column, every dummy row on its right node
-        size = n_left + n_right
+        # start: every left node inactive, on its dummy column; right nodes free
+        columns = n_right + n_left
         self._state = _State(
             active=np.zeros(n_left, dtype=np.bool_),
-            row_col=np.r_[n_right + np.arange(n_left), np.arange(n_right)].astype(np.int64),
-            col_row=np.r_[n_left + np.arange(n_right), np.arange(n_left)].astype(np.int64),
-            u=np.zeros(size, dtype=np.int64),
-            v=np.zeros(size, dtype=np.int64),
+            row_col=n_right + np.arange(n_left, dtype=np.int64),
+            col_row=np.r_[np.full(n_right, -1), np.arange(n_left)].astype(np.int64),
+            u=np.zeros(n_left, dtype=np.int64),
+            v=np.zeros(columns, dtype=np.int64),
         )
-        heap = 2 * right.size + size + 1  # at most one push per edge relaxed
+        heap = right.size + columns + 1  # at most one push per edge relaxed, per search
         self._scratch = _Scratch(
-            dist=np.full(size, _INF, dtype=np.int64),
-            scanned=np.zeros(size, dtype=np.bool_),
-            via=np.zeros(size, dtype=np.int64),
-            touched=np.zeros(size, dtype=np.int64),
-            scan_order=np.zeros(size, dtype=np.int64),
+            dist=np.full(columns, _INF, dtype=np.int64),
+            scanned=np.zeros(columns, dtype=np.bool_),
+            via=np.zeros(columns, dtype=np.int64),
+            back=np.zeros(columns, dtype=np.int64),
+            touched=np.zeros(columns, dtype=np.int64),
+            scan_order=np.zeros(columns, dtype=np.int64),
             heap_key=np.zeros(heap, dtype=np.int64),
             heap_col=np.zeros(heap, dtype=np.int64),
         )
@@ -193,7 +199,7 @@ class DynamicAssignment:
 
     def matches(self) -> tuple[IntArray, IntArray]:
         """The matched left nodes (ascending) and their right nodes, pairwise."""
-        cols = self._state.row_col[: self.n_left]
+        cols = self._state.row_col
         left = np.flatnonzero(cols < self.n_right).astype(np.int64)
         return left, cols[left]
 
@@ -212,7 +218,7 @@ class DynamicAssignment:
 def _update(nodes: IntArray, states: BoolArray, graph: _Graph, state: _State,
             scratch: _Scratch) -> None:  # fmt: skip
     """Apply the switches: all switch-offs first (they free right nodes that switch-ons may
-    then take directly), then the switch-ons; one augmentation per broken row."""
+    then take directly), then the switch-ons; one search per broken optimality condition."""
     n_right = graph.n_right
     active, row_col, col_row, u, v = state
     for phase in range(2):
@@ -224,32 +230,38 @@ def _update(nodes: IntArray, states: BoolArray, graph: _Graph, state: _State,
             active[i] = switch_on
             dummy = n_right + i
             if switch_on:
-                # the largest potential that keeps every reduced cost of row i >= 0
-                best = -v[dummy]
+                # the row is on its dummy; its new edges must keep reduced costs >= 0
+                best = u[i]
                 for e in range(graph.left_indptr[i], graph.left_indptr[i + 1]):
                     best = min(best, graph.left_cost[e] - v[graph.left_right[e]])
-                if best >= u[i]:
-                    continue  # the dummy edge is still tight: the optimum stands
-                u[i] = best
+                if best == u[i]:
+                    continue  # the dummy edge is still an optimal choice
                 col_row[dummy] = -1
+                row_col[i] = -1
+                v[dummy] = 0  # a free column's potential is 0; only row i reaches it
+                u[i] = min(best, 0)
+                _augment(i, graph, state, scratch)
             else:
-                u[i] = -v[dummy]  # only the dummy edge remains; it is tight
                 col = row_col[i]
                 if col >= n_right:
-                    continue
+                    continue  # unmatched: its dummy edge is its only edge left, and tight
+                # back on its dummy (free so far, potential 0): tight with u = 0
+                row_col[i] = dummy
+                col_row[dummy] = i
+                u[i] = 0
                 col_row[col] = -1
-            row_col[i] = -1
-            _augment(i, graph, state, scratch)
+                if v[col] < 0:
+                    _reassign(col, graph, state, scratch)
 
 
 @_compiled
 def _augment(start: int, graph: _Graph, state: _State, scratch: _Scratch) -> None:
-    """Shortest augmenting path from the free row ``start`` (Dijkstra on reduced costs),
-    the potential update that keeps reduced costs >= 0 and makes the path tight, then the
-    augmentation along it."""
-    n_left, n_right = graph.n_left, graph.n_right
+    """Shortest augmenting path from the free row ``start`` to the nearest free column
+    (Dijkstra on reduced costs), the potential update that keeps reduced costs >= 0 and
+    makes the path tight, then the augmentation along it."""
+    n_right = graph.n_right
     active, row_col, col_row, u, v = state
-    dist, scanned, via, touched, scan_order, heap_key, heap_col = scratch
+    dist, scanned, via, _, touched, scan_order, heap_key, heap_col = scratch
     n_touched = 0
     n_scanned = 0
     heap_size = 0
@@ -257,24 +269,14 @@ def _augment(start: int, graph: _Graph, state: _State, scratch: _Scratch) -> Non
     reach = 0  # reduced distance of the current row
     while True:
         base = reach - u[row]
-        if row < n_left:
-            first = graph.left_indptr[row]
-            last = graph.left_indptr[row + 1] if active[row] else first
-            count = last - first + 1  # the real edges, then the dummy column
-        else:
-            j = row - n_left
-            first = graph.right_indptr[j]
-            count = graph.right_indptr[j + 1] - first + 1  # the right node, then dummies
-        for k in range(count):
-            if row < n_left:
-                if k < count - 1:
-                    col = graph.left_right[first + k]
-                    reduced = base + graph.left_cost[first + k] - v[col]
-                else:
-                    col = n_right + row
-                    reduced = base - v[col]
+        first = graph.left_indptr[row]
+        last = graph.left_indptr[row + 1] if active[row] else first
+        for e in range(first, last + 1):  # the real edges, then the dummy column
+            if e < last:
+                col = graph.left_right[e]
+                reduced = base + graph.left_cost[e] - v[col]
             else:
-                col = row - n_left if k == 0 else n_right + graph.right_left[first + k - 1]
+                col = n_right + row
                 reduced = base - v[col]
             if scanned[col] or reduced >= dist[col]:
                 continue
@@ -294,12 +296,12 @@ def _augment(start: int, graph: _Graph, state: _State, scratch: _Scratch) -> Non
                 reach = key >> 1
                 break
         if col < 0:
-            raise RuntimeError("no augmenting path: the assignment graph is incomplete")
+            raise RuntimeError("no augmenting path: a row lost its dummy column")
         scanned[col] = True
         scan_order[n_scanned] = col
         n_scanned += 1
         if col_row[col] < 0:
-            break  # reached the free column
+            break  # reached a free column
         row = col_row[col]
     sink = col
     u[start] += reach
@@ -317,10 +319,86 @@ def _augment(start: int, graph: _Graph, state: _State, scratch: _Scratch) -> Non
         if row == start:
             break
         col = previous
+    _reset(scratch, n_touched)
+
+
+@_compiled
+def _reassign(free: int, graph: _Graph, state: _State, scratch: _Scratch) -> None:
+    """Repair a free column ``free`` whose potential is negative.
+
+    A reverse Dijkstra from the column follows alternating paths (a row that could take the
+    column gives up its own column, which another row could take, ...); leaving the search
+    at column ``c`` costs ``dist(c) − v[c]`` (``c`` is freed and its potential rises to 0;
+    at ``free`` itself that is just raising its potential). The cheapest exit wins; the
+    potential update keeps reduced costs >= 0, leaves ``v <= 0``, and the rows on the path
+    move one column back."""
+    n_right = graph.n_right
+    active, row_col, col_row, u, v = state
+    dist, scanned, via, back, touched, scan_order, heap_key, heap_col = scratch
+    dist[free] = 0
+    touched[0] = free
+    n_touched = 1
+    n_scanned = 0
+    heap_size = _heap_push(heap_key, heap_col, 0, 0, free)
+    best = -v[free]  # exit cost at the start: raise its potential to 0
+    exit_col = free
+    while heap_size > 0:
+        key, col, heap_size = _heap_pop(heap_key, heap_col, heap_size)
+        if scanned[col] or key != dist[col]:
+            continue
+        if key >= best:
+            break  # every exit from here on costs at least ``key``
+        scanned[col] = True
+        scan_order[n_scanned] = col
+        n_scanned += 1
+        if key - v[col] < best:
+            best = key - v[col]
+            exit_col = col
+        # rows that could take ``col``: its other edges (a dummy column has none)
+        if col >= n_right:
+            continue
+        holder = col_row[col]
+        for e in range(graph.right_indptr[col], graph.right_indptr[col + 1]):
+            row = graph.right_left[e]
+            if row == holder or not active[row]:
+                continue
+            target = row_col[row]
+            if scanned[target]:
+                continue
+            reduced = key + graph.right_cost[e] - u[row] - v[col]
+            if reduced >= dist[target]:
+                continue
+            if dist[target] == _INF:
+                touched[n_touched] = target
+                n_touched += 1
+            dist[target] = reduced
+            via[target] = row
+            back[target] = col
+            heap_size = _heap_push(heap_key, heap_col, heap_size, reduced, target)
+    for k in range(n_scanned):
+        col = scan_order[k]
+        delta = best - dist[col]
+        v[col] += delta
+        if col != free:
+            u[col_row[col]] -= delta
+    col = exit_col
+    if col != free:
+        col_row[col] = -1
+        while col != free:
+            row = via[col]
+            col = back[col]
+            row_col[row] = col
+            col_row[col] = row
+    _reset(scratch, n_touched)
+
+
+@_compiled
+def _reset(scratch: _Scratch, n_touched: int) -> None:
+    """Forget the distances of the columns one search touched."""
     for k in range(n_touched):
-        col = touched[k]
-        dist[col] = _INF
-        scanned[col] = False
+        col = scratch.touched[k]
+        scratch.dist[col] = _INF
+        scratch.scanned[col] = False
 
 
 @_compiled

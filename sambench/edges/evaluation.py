@@ -149,9 +149,8 @@ def evaluate_image(
     cnt_p = np.zeros(count, dtype=np.int64)
     sum_p = np.zeros(count, dtype=np.int64)
     previous: npt.NDArray[np.bool_] | None = None
-    # highest threshold first: each lower one mostly switches pixels on, which the
-    # incremental matching absorbs with short augmenting paths (the other way round, every
-    # switch-off of a matched pixel searches its whole alternating neighbourhood)
+    # highest threshold first: each lower one mostly switches pixels on, the cheaper update
+    # of the incremental matching (switch-offs come only from thinning)
     for k in range(count - 1, -1, -1):
         binary = edge_map >= max(EPS, float(levels[k]))
         if previous is not None and np.array_equal(binary, previous):
