@@ -61,6 +61,6 @@ def test_bench_pyedgeeval_and_speed_up(benchmark, case) -> None:  # type: ignore
     _, _, f_ours = rpf(ours.cnt_r, ours.sum_r, ours.cnt_p, ours.sum_p)
     _, _, f_ref = rpf(*ref)
     assert np.abs(f_ours - f_ref).max() < 0.01
-    # about 90x on a quiet machine with two processes (reports/edges-benchmark.md); the
+    # over 100x on a quiet machine with two processes (reports/edges-benchmark.md); the
     # product target is 20x, which one image on one process must clear too
     assert ref_seconds / ours_seconds >= 20
