@@ -27,7 +27,6 @@ wrote that), rather than failing.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -38,6 +37,7 @@ from PIL import Image as PILImage
 from sambench import masks
 from sambench.data.base import IndexedDataset, IndexEntry, LoaderKeywords, VerifyReport
 from sambench.data.coco import ImageFile
+from sambench.data.jsonfile import read_annotation_json
 from sambench.errors import DataError, MissingFileError
 from sambench.samples import ImageSample, ObjectAnnotation
 
@@ -74,20 +74,7 @@ class _Image:
 
 
 def _read_json(path: Path) -> dict[str, Any]:
-    try:
-        raw = path.read_bytes()
-    except OSError as error:
-        raise DataError(f"{path}: cannot read annotation file: {error}") from error
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError:
-        text = raw.decode("latin-1")
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as error:
-        raise DataError(
-            f"{path}: invalid JSON at line {error.lineno} column {error.colno}: {error.msg}"
-        ) from error
+    data = read_annotation_json(path, encodings=("utf-8", "latin-1"))
     if not isinstance(data, dict) or not isinstance(data.get("annotation"), dict):
         raise DataError(f"{path}: expected an object with an 'annotation' object")
     annotation: dict[str, Any] = data["annotation"]

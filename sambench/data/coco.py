@@ -25,7 +25,6 @@ train/val/test files of one dataset) under namespaced ids ``<part>/<id>``. The L
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -37,6 +36,7 @@ from PIL import Image as PILImage
 
 from sambench import masks
 from sambench.data.base import IndexedDataset, IndexEntry, LoaderKeywords, VerifyReport
+from sambench.data.jsonfile import read_annotation_json
 from sambench.errors import DataError, MissingFileError
 from sambench.masks import RLE
 from sambench.samples import Image, ImageSample, ObjectAnnotation
@@ -409,15 +409,7 @@ def read_index(path: Path, dialect: CocoDialect) -> _Index:
     Raises:
         DataError: Naming the file and the first malformed entry.
     """
-    try:
-        with path.open("rb") as handle:
-            data = json.load(handle)
-    except json.JSONDecodeError as error:
-        raise DataError(
-            f"{path}: invalid JSON at line {error.lineno} column {error.colno}: {error.msg}"
-        ) from error
-    except (OSError, UnicodeDecodeError) as error:
-        raise DataError(f"{path}: cannot read annotation file: {error}") from error
+    data = read_annotation_json(path)
     if not isinstance(data, dict):
         raise DataError(f"{path}: expected a JSON object at the top level")
     for key in ("images", "annotations"):

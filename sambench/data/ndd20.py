@@ -22,7 +22,6 @@ subsampling mask count of an image is its number of regions (no mask decoded).
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -33,6 +32,7 @@ import numpy as np
 
 from sambench.data.base import IndexedDataset, IndexEntry, LoaderKeywords, VerifyReport
 from sambench.data.convert import image_file_sample, image_size, object_from_rle, polygons_rle
+from sambench.data.jsonfile import read_annotation_json
 from sambench.errors import DataError, MissingFileError
 from sambench.masks import RLE
 from sambench.samples import ImageSample, ObjectAnnotation
@@ -68,12 +68,7 @@ def read_via(path: Path) -> list[tuple[str, list[_Region]]]:
     Raises:
         DataError: Naming the file and the first malformed entry.
     """
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError) as error:
-        raise DataError(f"{path}: cannot read annotation file: {error}") from error
-    except json.JSONDecodeError as error:
-        raise DataError(f"{path}: invalid JSON at line {error.lineno}: {error.msg}") from error
+    data = read_annotation_json(path)
     if isinstance(data, dict) and isinstance(data.get("_via_img_metadata"), dict):
         data = data["_via_img_metadata"]
     if not isinstance(data, dict):

@@ -29,7 +29,6 @@ points (no mask decoded).
 
 from __future__ import annotations
 
-import json
 import zipfile
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -46,6 +45,7 @@ from sambench.data.convert import (
     polygons_rle,
     relative,
 )
+from sambench.data.jsonfile import read_annotation_json
 from sambench.errors import DataError, MissingFileError
 from sambench.samples import ImageSample, ObjectAnnotation
 
@@ -79,12 +79,7 @@ def read_visor_json(path: Path) -> list[_Frame]:
     Raises:
         DataError: Naming the file and the first malformed entry.
     """
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError) as error:
-        raise DataError(f"{path}: cannot read annotation file: {error}") from error
-    except json.JSONDecodeError as error:
-        raise DataError(f"{path}: invalid JSON at line {error.lineno}: {error.msg}") from error
+    data = read_annotation_json(path)
     if not isinstance(data, dict) or not isinstance(data.get("video_annotations"), list):
         raise DataError(f"{path}: expected an object with a 'video_annotations' list")
     frames = []

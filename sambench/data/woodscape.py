@@ -21,7 +21,6 @@ subsampling mask count of an image is its number of objects as listed (no mask d
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,6 +33,7 @@ from sambench.data.convert import (
     point_list_to_flat,
     polygons_rle,
 )
+from sambench.data.jsonfile import read_annotation_json
 from sambench.errors import DataError, MissingFileError
 from sambench.samples import ImageSample, ObjectAnnotation
 
@@ -66,12 +66,7 @@ def read_woodscape_json(path: Path, name: str, skip_tags: Sequence[str]) -> _Ima
     Raises:
         DataError: Naming the file and the first malformed field.
     """
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError) as error:
-        raise DataError(f"{path}: cannot read annotation file: {error}") from error
-    except json.JSONDecodeError as error:
-        raise DataError(f"{path}: invalid JSON at line {error.lineno}: {error.msg}") from error
+    data = read_annotation_json(path)
     if not isinstance(data, dict) or len(data) != 1:
         raise DataError(
             f"{path}: expected one entry keyed by the image name, e.g. {{'{name}.png': "

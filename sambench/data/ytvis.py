@@ -29,7 +29,6 @@ is its number of visible non-crowd instances (no mask decoded).
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -37,6 +36,7 @@ from typing import TYPE_CHECKING, Any
 from sambench.data.base import IndexedDataset, IndexEntry, LoaderKeywords, VerifyReport
 from sambench.data.coco import _id_key, _segmentation_to_rle
 from sambench.data.convert import image_file_sample, object_from_rle
+from sambench.data.jsonfile import read_annotation_json
 from sambench.data.video import FrameChoice
 from sambench.errors import DataError, MissingFileError
 from sambench.samples import ImageSample, ObjectAnnotation
@@ -79,13 +79,7 @@ def read_ytvis(path: Path, choice: FrameChoice) -> _Index:
     Raises:
         DataError: Naming the file and the first malformed entry.
     """
-    try:
-        with path.open("rb") as handle:
-            data = json.load(handle)
-    except json.JSONDecodeError as error:
-        raise DataError(f"{path}: invalid JSON at line {error.lineno}: {error.msg}") from error
-    except (OSError, UnicodeDecodeError) as error:
-        raise DataError(f"{path}: cannot read annotation file: {error}") from error
+    data = read_annotation_json(path)
     if not isinstance(data, dict) or not isinstance(data.get("videos"), list):
         raise DataError(f"{path}: expected an object with 'videos' (YouTube-VIS format)")
     if not isinstance(data.get("annotations"), list):
