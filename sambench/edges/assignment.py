@@ -4,9 +4,9 @@ The BSDS benchmark matches the thresholded edge map of one image against each an
 boundaries at 99 thresholds. Consecutive thresholds switch only a few predicted pixels on or
 off, so instead of solving 99 assignment problems from scratch, :class:`DynamicAssignment`
 keeps one optimal assignment with its dual potentials and repairs it after every change by
-one shortest augmenting path (Dijkstra on reduced costs: the successive-shortest-path form
-of the Hungarian algorithm, updated as in the "dynamic Hungarian algorithm" of Mills-Tettey,
-Stentz & Dias, 2007). Every state it reports is an exact optimum: all costs are integers,
+one local shortest-path search on reduced costs (the successive-shortest-path form of the
+Hungarian algorithm, updated in the spirit of the "dynamic Hungarian algorithm" of
+Mills-Tettey, Stentz & Dias, 2007). Every state it reports is an exact optimum: all costs are integers,
 so no tolerance enters anywhere. The kernels are compiled with numba (cached on disk after
 the first call).
 
