@@ -6,9 +6,9 @@ off, so instead of solving 99 assignment problems from scratch, :class:`DynamicA
 keeps one optimal assignment with its dual potentials and repairs it after every change by
 one local shortest-path search on reduced costs (the successive-shortest-path form of the
 Hungarian algorithm, updated in the spirit of the "dynamic Hungarian algorithm" of
-Mills-Tettey, Stentz & Dias, 2007). Every state it reports is an exact optimum: all costs are integers,
-so no tolerance enters anywhere. The kernels are compiled with numba (cached on disk after
-the first call).
+Mills-Tettey, Stentz & Dias, 2007). Every state it reports is an exact optimum: all costs
+are integers, so no tolerance enters anywhere. The kernels are compiled with numba (cached
+on disk after the first call).
 
 **The problem** is the benchmark's (``correspondPixels`` in ``match.cc`` hands it to
 Goldberg's CSA with a few random outlier connections; here every one is present): a
