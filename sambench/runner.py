@@ -104,6 +104,7 @@ def execute(options: RunOptions, resume: bool = False) -> list[MetricValue]:
         raise SambenchError(
             f"model {options.model!r} cannot run task {resolved.name!r}: lacks {', '.join(missing)}"
         )
+    task.check_knobs(model)
     samples, described, absent = _load_datasets(dataset_names, options)
     mine = [s for s in samples if _shard_of(s, options.num_shards) == options.shard_index]
 

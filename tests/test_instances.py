@@ -157,10 +157,8 @@ def test_single_pass_and_selection_knobs(detections_file: Path, samples: list[Im
     kept = [d for d in task.detections().for_image(samples[1].image_id) if d.score >= 0.3]
     assert len(prompts) == len(record["predictions"]) == min(2, len(kept))
     assert "refined_chosen" not in record["predictions"][0]
-    with pytest.raises(SambenchError, match=r"refine: true .*mask input.*refine=false"):
-        run_task(
-            InstancesTask(InstancesTask.Params(detections=str(detections_file))), model, samples[0]
-        )
+    with pytest.raises(SambenchError, match=r"refine: true .*'mask_input'.*refine=false"):
+        InstancesTask(InstancesTask.Params(detections=str(detections_file))).check_knobs(model)
 
 
 def test_detections_hash_is_part_of_the_config(detections_file: Path, tmp_path: Path) -> None:

@@ -384,8 +384,11 @@ def test_feed_previous_logits_passes_the_chosen_logits() -> None:
 
 
 def test_feed_previous_logits_needs_mask_input() -> None:
-    with pytest.raises(SambenchError, match="mask input"):
-        run(stuck, feed_previous_logits=True)
+    model = FakeModel(RECTANGLES, stuck, None)
+    task = build_task(TaskConfig(name="t", adapter="points", params={"feed_previous_logits": True}))
+    with pytest.raises(SambenchError, match=r"'mask_input'.*feed_previous_logits=false"):
+        task.check_knobs(model)
+    build_task(TaskConfig(name="t", adapter="points", params={})).check_knobs(model)
 
 
 # --- params -----------------------------------------------------------------------------------

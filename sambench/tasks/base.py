@@ -26,7 +26,7 @@ from typing import Any, ClassVar
 
 import yaml
 
-from sambench.errors import ConfigError
+from sambench.errors import ConfigError, SambenchError
 from sambench.metrics.base import Evaluator, MetricValue
 from sambench.models.base import ImageEmbedding, PromptableModel
 from sambench.samples import ImageSample
@@ -114,6 +114,25 @@ class Task(ABC):
 
     required_capabilities: ClassVar[frozenset[str]] = frozenset()
     """Capability names (fields of :class:`ModelCapabilities`) the model must have."""
+
+    def knob_capabilities(self) -> dict[str, str]:
+        """Capabilities the chosen knobs need beyond :attr:`required_capabilities`, each
+        mapped to the boolean knob that asks for it (``{"mask_input": "refine"}``)."""
+        return {}
+
+    def check_knobs(self, model: PromptableModel) -> None:
+        """Refuse, before a run starts, a model that a chosen knob needs more of.
+
+        Raises:
+            SambenchError: Naming the knob, the capability and how to turn the knob off.
+        """
+        has = model.capabilities.to_json()
+        for capability, knob in sorted(self.knob_capabilities().items()):
+            if not has[capability]:
+                raise SambenchError(
+                    f"{knob}: true needs a model with the {capability!r} capability; "
+                    f"{model.name!r} has none: set --param {knob}=false"
+                )
 
     def __init__(self, params: Any) -> None:
         self.params = params

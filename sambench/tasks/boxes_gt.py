@@ -133,6 +133,9 @@ class BoxesGtTask(Task):
     def __init__(self, params: BoxesGtTask.Params | None = None) -> None:
         super().__init__(params if params is not None else BoxesGtTask.Params())
 
+    def knob_capabilities(self) -> dict[str, str]:
+        return {"multimask": "multimask"} if self.params.multimask else {}
+
     def evaluator(self, seed: int) -> Evaluator:
         return BoxMiouEvaluator(seed=seed)
 
@@ -145,11 +148,6 @@ class BoxesGtTask(Task):
         timer: StageTimer,
     ) -> dict[str, Any]:
         p = self.params
-        if p.multimask and not model.capabilities.multimask:
-            raise SambenchError(
-                f"multimask: true needs a model with multimask output; {model.name!r} has "
-                "none: set --param multimask=false"
-            )
         objects: list[ObjectAnnotation] = []
         skipped: list[dict[str, str]] = []
         for obj in sample.objects:

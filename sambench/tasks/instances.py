@@ -163,6 +163,9 @@ class InstancesTask(CocoScoredTask):
 
     # ------------------------------------------------------------------ running
 
+    def knob_capabilities(self) -> dict[str, str]:
+        return {"mask_input": "refine"} if self.params.refine else {}  # the refinement pass
+
     def detections(self) -> Detections:
         """The validated detections file (read once)."""
         p = self.params
@@ -199,11 +202,6 @@ class InstancesTask(CocoScoredTask):
         timer: StageTimer,
     ) -> dict[str, Any]:
         p = self.params
-        if p.refine and not model.capabilities.mask_input:
-            raise SambenchError(
-                f"refine: true (the paper's refinement pass) needs a model with mask input; "
-                f"{model.name!r} has none: set --param refine=false"
-            )
         if not sample.image_id.isdigit():
             raise SambenchError(
                 f"{sample.dataset}/{sample.image_id}: mask AP needs the dataset's integer COCO "

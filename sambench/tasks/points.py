@@ -182,6 +182,9 @@ class PointsTask(Task):
     def __init__(self, params: PointsTask.Params | None = None) -> None:
         super().__init__(params if params is not None else PointsTask.Params())
 
+    def knob_capabilities(self) -> dict[str, str]:
+        return {"mask_input": "feed_previous_logits"} if self.params.feed_previous_logits else {}
+
     def evaluator(self, seed: int) -> Evaluator:
         p = self.params
         return PointsEvaluator(
@@ -206,10 +209,6 @@ class PointsTask(Task):
         timer: StageTimer,
     ) -> dict[str, Any]:
         p = self.params
-        if p.feed_previous_logits and not model.capabilities.mask_input:
-            raise SambenchError(
-                f"feed_previous_logits needs a model with mask input; {model.name!r} has none"
-            )
         states: list[_ObjectState] = []
         skipped: list[dict[str, str]] = []
         with timer.stage("metric"):
