@@ -124,9 +124,12 @@ class BoundaryMatcher:
         self._pixels = flat[starts].astype(np.intp)
         from sambench.edges.assignment import DynamicAssignment  # numba: imported when used
 
+        scale, jitter = _tie_breaking(
+            costs.size, min(starts.size, self.boundary_pixels), self.outlier_weight
+        )
         self._assignment = DynamicAssignment(
-            np.r_[starts, flat.size], gt_index[order], costs[order], self.outlier_weight,
-            n_right=self.boundary_pixels,
+            np.r_[starts, flat.size], gt_index[order], costs[order] * scale + jitter,
+            self.outlier_weight * scale, n_right=self.boundary_pixels,
         )  # fmt: skip
 
     def match(self, prediction: npt.ArrayLike) -> tuple[IntArray, int]:
@@ -152,6 +155,24 @@ class BoundaryMatcher:
         self._assignment.set_active(changed, wanted[changed])
         left, right = self._assignment.matches()
         return self._pixels[left], right.astype(np.intp)
+
+
+TIE_SEED = 20_151_217
+"""Seed of the tie-breaking perturbation (results are deterministic)."""
+
+
+def _tie_breaking(edges: int, matches: int, outlier: int) -> tuple[int, IntArray]:
+    """``(scale, jitter)``: costs become ``cost × scale + jitter`` with a fixed pseudo-random
+    ``jitter`` in ``[0, J)`` per edge and ``scale = J × (matches + 1)``, so the jitter of a
+    whole matching never outweighs one unit of real cost: the optimum is unchanged, and which
+    of several equally good matchings it is becomes as unbiased as the benchmark's randomised
+    outlier graph (a fixed rule would pick the same pixels for every annotator and lower the
+    precision). ``J`` (at most 1024) keeps every potential far inside int64."""
+    bound = 1 << 60
+    levels = bound // ((2 * matches + 2) * (matches + 1) * max(outlier, 1))
+    levels = int(min(1024, max(1, levels)))
+    jitter = np.random.default_rng(TIE_SEED).integers(0, levels, size=edges, dtype=np.int64)
+    return levels * (matches + 1), jitter
 
 
 def correspond_pixels(
