@@ -14,7 +14,9 @@ inside pyEdgeEval), solved exactly and faster:
   random (6 per node, from a global random state), so its result can depend on the calls
   before it by a pixel here and there; which of several equally good matchings it returns
   is arbitrary. Here the same objective is solved exactly, with every outlier connection
-  present, by :class:`~sambench.edges.assignment.DynamicAssignment`.
+  present, by :class:`~sambench.edges.assignment.DynamicAssignment`; ties between equally
+  good matchings are broken by a fixed pseudo-random perturbation (:data:`TIE_SEED`) that
+  cannot change the optimum.
 
 :class:`BoundaryMatcher` builds the graph of pixel pairs within reach once per (image,
 annotator) for every pixel a prediction can switch on; matching the thresholded maps of
@@ -199,6 +201,7 @@ def correspond_pixels(
 __all__ = [
     "MULTIPLIER",
     "OUTLIER_COST",
+    "TIE_SEED",
     "BoundaryMatcher",
     "correspond_pixels",
     "disk_offsets",
