@@ -23,7 +23,6 @@ class MaskEvaluator(CocoRecordsEvaluator):
     """The smallest COCO-scored evaluator: records list their ``masks``, no figures."""
 
     record_kind = "toy"
-    results_field = "masks"
     list_fields = ("ground_truth", "masks")
 
     def coco_files(self, dataset: str) -> tuple[dict[str, Any], list[dict[str, Any]]]:

@@ -199,7 +199,6 @@ class CocoApEvaluator(CocoRecordsEvaluator):
     """
 
     record_kind = "instances"
-    results_field = "predictions"
     list_fields = ("ground_truth", "predictions")
 
     def __init__(self, *, style: Style = "coco", bootstrap: int = 0, seed: int = 0) -> None:

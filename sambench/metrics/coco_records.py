@@ -14,7 +14,7 @@ from abc import abstractmethod
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import Any
 
 import numpy as np
 
@@ -200,13 +200,10 @@ class CocoRecordsEvaluator(RecordsEvaluator):
     """A :class:`~sambench.metrics.base.RecordsEvaluator` whose records carry the image's
     ``ground_truth`` and the model's masks, scored through COCO files.
 
-    Subclasses name their records (``record_kind``) and the field holding the model's masks
-    (``results_field``), and build a dataset's COCO files in :meth:`coco_files`.
+    Subclasses name their records (``record_kind``), require ``"ground_truth"`` and the field
+    holding the model's masks in ``list_fields``, and build a dataset's COCO files in
+    :meth:`coco_files`.
     """
-
-    results_field: ClassVar[str]
-    """The record field listing the model's masks (``"predictions"``); subclasses list it
-    with ``"ground_truth"`` in ``list_fields``."""
 
     @abstractmethod
     def coco_files(self, dataset: str) -> tuple[dict[str, Any], list[dict[str, Any]]]:

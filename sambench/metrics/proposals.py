@@ -202,7 +202,6 @@ class ProposalsEvaluator(CocoRecordsEvaluator):
     """
 
     record_kind = "proposals"
-    results_field = "proposals"
     list_fields = ("ground_truth", "proposals")
 
     def __init__(self, *, max_dets: int = 1000, bootstrap: int = 1000, seed: int = 0) -> None:
