@@ -71,6 +71,18 @@ class Evaluator(ABC):
         """Compute every figure from the records processed since the last reset."""
 
 
+def record_label(record: Mapping[str, Any]) -> str:
+    """How error messages name a record: ``record ('coco', '139')``.
+
+    Args:
+        record: A task record (its ``dataset`` and ``image_id``, when present, name it).
+
+    >>> record_label({"dataset": "coco", "image_id": "139"})
+    "record ('coco', '139')"
+    """
+    return f"record ({record.get('dataset')!r}, {record.get('image_id')!r})"
+
+
 class RecordsEvaluator(Evaluator):
     """An evaluator that keeps the per-image records it is given, one per ``(dataset,
     image_id)``, and scores them all in ``evaluate``.

@@ -47,7 +47,7 @@ from typing import Any, Literal
 import numpy as np
 
 from sambench.errors import RecordsError
-from sambench.metrics.base import MetricValue
+from sambench.metrics.base import MetricValue, record_label
 from sambench.metrics.coco_records import (
     CocoGroundTruth,
     CocoRecordsEvaluator,
@@ -55,7 +55,6 @@ from sambench.metrics.coco_records import (
     malformed_record,
     mean_over_datasets,
     numeric_id,
-    record_label,
 )
 
 Style = Literal["coco", "lvis"]

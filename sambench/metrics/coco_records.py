@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from sambench.errors import RecordsError
-from sambench.metrics.base import RecordsEvaluator
+from sambench.metrics.base import RecordsEvaluator, record_label
 
 
 def numeric_id(value: object, what: str) -> int:
@@ -37,18 +37,6 @@ def numeric_id(value: object, what: str) -> int:
     if isinstance(value, str) and value.isdigit():
         return int(value)
     raise RecordsError(f"COCO evaluation needs integer {what}s, got {value!r}")
-
-
-def record_label(record: Mapping[str, Any]) -> str:
-    """How error messages name a record: ``record ('coco', '139')``.
-
-    Args:
-        record: A task record (its ``dataset`` and ``image_id``, when present, name it).
-
-    >>> record_label({"dataset": "coco", "image_id": "139"})
-    "record ('coco', '139')"
-    """
-    return f"record ({record.get('dataset')!r}, {record.get('image_id')!r})"
 
 
 @contextmanager
@@ -221,5 +209,4 @@ __all__ = [
     "malformed_record",
     "mean_over_datasets",
     "numeric_id",
-    "record_label",
 ]

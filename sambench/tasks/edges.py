@@ -31,7 +31,7 @@ import numpy.typing as npt
 from sambench.edges.evaluation import ImageCounts, as_thresholds, evaluate_image, summarize
 from sambench.edges.sam_pipeline import SamEdgeSettings, sam_edge_map
 from sambench.errors import RecordsError, SambenchError
-from sambench.metrics.base import Evaluator, MetricValue, RecordsEvaluator
+from sambench.metrics.base import Evaluator, MetricValue, RecordsEvaluator, record_label
 from sambench.models.base import ImageEmbedding, PromptableModel
 from sambench.samples import ImageSample
 from sambench.tasks import TASKS
@@ -261,8 +261,8 @@ class EdgesEvaluator(RecordsEvaluator):
             counts.thresholds, self.thresholds
         ):
             raise RecordsError(
-                f"{self.record_kind} record ({record.get('dataset')!r}, "
-                f"{record.get('image_id')!r}): evaluated at other thresholds than the task's"
+                f"{self.record_kind} {record_label(record)}: evaluated at other thresholds "
+                "than the task's"
             )
         super().process(record)
 
