@@ -99,12 +99,7 @@ def execute(options: RunOptions, resume: bool = False) -> list[MetricValue]:
         raise SambenchError(f"task {resolved.name!r} names no default datasets: pass --dataset")
     model = _build_model(options.model, options.model_options)
     cache = open_cache(options.cache_dir, model, options.cache_max_bytes, options.cache_fp16)
-    missing = sorted(c for c in task.required_capabilities if not model.capabilities.to_json()[c])
-    if missing:
-        raise SambenchError(
-            f"model {options.model!r} cannot run task {resolved.name!r}: lacks {', '.join(missing)}"
-        )
-    task.check_knobs(model)
+    task.check_model(model, resolved.name)
     samples, described, absent = _load_datasets(dataset_names, options)
     mine = [s for s in samples if _shard_of(s, options.num_shards) == options.shard_index]
 

@@ -69,8 +69,8 @@ def test_knobs(samples: list[ImageSample]) -> None:
     single = BoxModel()
     single.capabilities = ModelCapabilities(boxes=True)
     with pytest.raises(SambenchError, match="multimask=false"):
-        BoxesGtTask().check_knobs(single)
-    BoxesGtTask(params).check_knobs(single)  # multimask: false needs no multimask output
+        BoxesGtTask().check_model(single, "t")
+    BoxesGtTask(params).check_model(single, "t")  # multimask: false needs no multimask output
     with pytest.raises(ConfigError, match="area_thresholds"):
         build_task(TaskConfig("b", "boxes-gt", params={"area_thresholds": [9216, 1024]}))
     shipped = build_task(resolve_task_config("boxes-gt")).params

@@ -158,7 +158,7 @@ def test_single_pass_and_selection_knobs(detections_file: Path, samples: list[Im
     assert len(prompts) == len(record["predictions"]) == min(2, len(kept))
     assert "refined_chosen" not in record["predictions"][0]
     with pytest.raises(SambenchError, match=r"refine: true .*'mask_input'.*refine=false"):
-        InstancesTask(InstancesTask.Params(detections=str(detections_file))).check_knobs(model)
+        InstancesTask(InstancesTask.Params(detections=str(detections_file))).check_model(model, "t")
 
 
 def test_detections_hash_is_part_of_the_config(detections_file: Path, tmp_path: Path) -> None:

@@ -387,8 +387,8 @@ def test_feed_previous_logits_needs_mask_input() -> None:
     model = FakeModel(RECTANGLES, stuck, None)
     task = build_task(TaskConfig(name="t", adapter="points", params={"feed_previous_logits": True}))
     with pytest.raises(SambenchError, match=r"'mask_input'.*feed_previous_logits=false"):
-        task.check_knobs(model)
-    build_task(TaskConfig(name="t", adapter="points", params={})).check_knobs(model)
+        task.check_model(model, "t")
+    build_task(TaskConfig(name="t", adapter="points", params={})).check_model(model, "t")
 
 
 # --- params -----------------------------------------------------------------------------------

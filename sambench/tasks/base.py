@@ -120,13 +120,24 @@ class Task(ABC):
         mapped to the boolean knob that asks for it (``{"mask_input": "refine"}``)."""
         return {}
 
-    def check_knobs(self, model: PromptableModel) -> None:
-        """Refuse, before a run starts, a model that a chosen knob needs more of.
+    def check_model(self, model: PromptableModel, task_name: str) -> None:
+        """Refuse, before a run starts, a model that lacks a capability the task or one of its
+        chosen knobs needs.
+
+        Args:
+            model: The model the run would use.
+            task_name: The task config's name, for the message.
 
         Raises:
-            SambenchError: Naming the knob, the capability and how to turn the knob off.
+            SambenchError: Naming the missing capabilities, or the knob and how to turn it
+                off.
         """
         has = model.capabilities.to_json()
+        missing = sorted(c for c in self.required_capabilities if not has[c])
+        if missing:
+            raise SambenchError(
+                f"model {model.name!r} cannot run task {task_name!r}: lacks {', '.join(missing)}"
+            )
         for capability, knob in sorted(self.knob_capabilities().items()):
             if not has[capability]:
                 raise SambenchError(
