@@ -261,7 +261,8 @@ def _augment(start: int, graph: _Graph, state: _State, scratch: _Scratch) -> Non
     makes the path tight, then the augmentation along it."""
     n_right = graph.n_right
     active, row_col, col_row, u, v = state
-    dist, scanned, via, _, touched, scan_order, heap_key, heap_col = scratch
+    dist, scanned, via, scan_order = scratch.dist, scratch.scanned, scratch.via, scratch.scan_order
+    heap_key, heap_col = scratch.heap_key, scratch.heap_col
     n_touched = 0
     n_scanned = 0
     heap_size = 0
@@ -280,13 +281,9 @@ def _augment(start: int, graph: _Graph, state: _State, scratch: _Scratch) -> Non
                 reduced = base - v[col]
             if scanned[col] or reduced >= dist[col]:
                 continue
-            if dist[col] == _INF:
-                touched[n_touched] = col
-                n_touched += 1
-            dist[col] = reduced
-            via[col] = row
-            heap_size = _heap_push(heap_key, heap_col, heap_size,
-                                   2 * reduced + (col_row[col] >= 0), col)  # fmt: skip
+            n_touched, heap_size = _reach(scratch, col, reduced, row,
+                                          2 * reduced + (col_row[col] >= 0), n_touched,
+                                          heap_size)  # fmt: skip
         # the closest column not scanned yet (stale heap entries are skipped)
         col = -1
         while heap_size > 0:
@@ -368,13 +365,9 @@ def _reassign(free: int, graph: _Graph, state: _State, scratch: _Scratch) -> Non
             reduced = key + graph.right_cost[e] - u[row] - v[col]
             if reduced >= dist[target]:
                 continue
-            if dist[target] == _INF:
-                touched[n_touched] = target
-                n_touched += 1
-            dist[target] = reduced
-            via[target] = row
+            n_touched, heap_size = _reach(scratch, target, reduced, row, reduced, n_touched,
+                                          heap_size)  # fmt: skip
             back[target] = col
-            heap_size = _heap_push(heap_key, heap_col, heap_size, reduced, target)
     for k in range(n_scanned):
         col = scan_order[k]
         delta = best - dist[col]
@@ -390,6 +383,19 @@ def _reassign(free: int, graph: _Graph, state: _State, scratch: _Scratch) -> Non
             row_col[row] = col
             col_row[col] = row
     _reset(scratch, n_touched)
+
+
+@_compiled
+def _reach(scratch: _Scratch, col: int, distance: int, row: int, key: int, n_touched: int,
+           heap_size: int) -> tuple[int, int]:  # fmt: skip
+    """Record a shorter ``distance`` to ``col``, reached through ``row``, and queue it under
+    ``key``; returns the new counts of touched columns and heap entries."""
+    if scratch.dist[col] == _INF:
+        scratch.touched[n_touched] = col
+        n_touched += 1
+    scratch.dist[col] = distance
+    scratch.via[col] = row
+    return n_touched, _heap_push(scratch.heap_key, scratch.heap_col, heap_size, key, col)
 
 
 @_compiled
